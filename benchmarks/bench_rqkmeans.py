@@ -1,0 +1,208 @@
+"""Benchmark: sidrec's RQKMeans against scikit-learn KMeans applied level by level.
+
+Both sides build residual k-means codes (default 3 levels x 256 codes) on the same synthetic
+embeddings with the same number of Lloyd iterations (``--iters``) after greedy k-means++ seeding:
+
+- ours:    ``sidrec_lib.semantic_ids.RQKMeans(levels, codes, iters, seed=0, device="cpu")``
+  (``--init-trials`` sets its k-means++ candidates per step; default 2 + int(3 ln k), i.e. 18
+  for 256 codes, where scikit-learn uses 2 + int(ln k) = 7);
+- sklearn: ``KMeans(n_clusters=codes, n_init=1, max_iter=iters, init="k-means++",
+  algorithm="lloyd", random_state=0)`` fitted on the residual of the previous levels.
+
+Each side runs in its own spawned process, and so does the data generator, so a side's peak
+resident memory (``ru_maxrss``: the Python interpreter, its libraries, the loaded data and the
+fit) is its own. Timed: the fit alone (all levels, residual updates included), not imports or
+data loading. The MSE is the same on both sides: the mean over items of ``||x - x̂||²``
+(squared L2 norm of the residual after the last level, summed over dimensions), computed in
+float64 from each side's codes.
+
+Data (``make_embeddings``, fixed seed): a two-level Gaussian mixture on the unit sphere that looks
+like text embeddings: ``--topics`` random unit "topic" directions; ``--centers`` cluster centres,
+each a topic plus Gaussian noise of norm about 1, renormalised; items drawn from the centres with
+log-normal (uneven) popularity, each a centre plus Gaussian noise of norm about ``--noise``,
+L2-normalised, float32.
+
+    .venv/bin/python benchmarks/bench_rqkmeans.py                 # the full benchmark
+    .venv/bin/python benchmarks/bench_rqkmeans.py --n 5000 --dim 64 --iters 5   # a quick run
+
+The last line printed is ``time_ratio=<ours/sklearn> mse_ratio=<ours/sklearn>``. The machine's other
+load moves wall times a lot; ``--repeat 2`` runs the sides alternately twice and keeps each
+side's fastest run (results are deterministic, so only the times differ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_embeddings(
+    n: int, dim: int, centers: int = 2000, topics: int = 50, noise: float = 0.6, seed: int = 0
+) -> np.ndarray:
+    """Clustered, L2-normalised float32 vectors (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    topic_dirs = unit(rng.standard_normal((topics, dim)))
+    centre_dirs = unit(
+        topic_dirs[rng.integers(topics, size=centers)] + rng.standard_normal((centers, dim)) / np.sqrt(dim)
+    )
+    popularity = np.exp(rng.standard_normal(centers))
+    which = rng.choice(centers, size=n, p=popularity / popularity.sum())
+    x = centre_dirs[which] + noise * rng.standard_normal((n, dim)) / np.sqrt(dim)
+    return unit(x).astype(np.float32)
+
+
+def reconstruction_mse(x: np.ndarray, recon: np.ndarray, chunk: int = 8192) -> float:
+    """Mean over items of the squared L2 norm of x - recon (float64, in chunks to save memory)."""
+    total = 0.0
+    for start in range(0, len(x), chunk):
+        diff = x[start : start + chunk].astype(np.float64) - recon[start : start + chunk]
+        total += float(np.einsum("ij,ij->", diff, diff))
+    return total / len(x)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB, macOS in bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def run_ours(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    from sidrec_lib.semantic_ids import RQKMeans
+
+    model = RQKMeans(args.levels, args.codes, args.iters, seed=0, device="cpu", init_trials=args.init_trials)
+    start = time.perf_counter()
+    labels = model.fit(x)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "mse": reconstruction_mse(x, model.decode(labels)),
+        "level_mse": model.level_mse,
+        "n_iter": model.n_iter,
+    }
+
+
+def run_sklearn(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    from sklearn.cluster import KMeans
+
+    start = time.perf_counter()
+    residual = x.copy()
+    level_mse, n_iter = [], []
+    for _ in range(args.levels):
+        km = KMeans(
+            n_clusters=args.codes,
+            n_init=1,
+            max_iter=args.iters,
+            init="k-means++",
+            algorithm="lloyd",
+            random_state=0,
+        )
+        km.fit(residual)
+        residual -= km.cluster_centers_[km.labels_]
+        level_mse.append(float(km.inertia_ / len(x)))
+        n_iter.append(int(km.n_iter_))
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "mse": reconstruction_mse(x, x - residual),
+        "level_mse": level_mse,
+        "n_iter": n_iter,
+    }
+
+
+def write_data(path: str, args: argparse.Namespace, queue: Any) -> None:
+    np.save(path, make_embeddings(args.n, args.dim, centers=args.centers, seed=args.seed))
+    queue.put({})
+
+
+def side_process(side: str, path: str, args: argparse.Namespace, queue: Any) -> None:
+    sys.path.insert(0, str(ROOT))
+    if side == "ours":
+        import torch
+
+        import sidrec_lib.semantic_ids  # noqa: F401  (imported before the baseline is read)
+
+        threads = torch.get_num_threads()
+    else:
+        import sklearn.cluster  # noqa: F401
+        from threadpoolctl import threadpool_info
+
+        threads = max((i.get("num_threads", 0) for i in threadpool_info()), default=0)
+    x = np.load(path)
+    baseline = peak_rss_mb()
+    result = (run_ours if side == "ours" else run_sklearn)(x, args)
+    queue.put({**result, "threads": threads, "baseline_rss_mb": baseline, "peak_rss_mb": peak_rss_mb()})
+
+
+def in_subprocess(target: Any, *args: Any) -> dict[str, Any]:
+    """Run ``target(*args, queue)`` in a fresh spawned interpreter and return what it puts."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if proc.exitcode != 0:
+        raise SystemExit(f"{target.__name__} failed with exit code {proc.exitcode}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="number of vectors")
+    parser.add_argument("--dim", type=int, default=384, help="vector dimension")
+    parser.add_argument("--levels", type=int, default=3)
+    parser.add_argument("--codes", type=int, default=256, help="codes per level")
+    parser.add_argument("--iters", type=int, default=20, help="Lloyd iterations per level, both sides")
+    parser.add_argument("--centers", type=int, default=2000, help="mixture components of the data")
+    parser.add_argument("--seed", type=int, default=0, help="data seed")
+    parser.add_argument(
+        "--init-trials", type=int, default=None, help="our k-means++ candidates per step (2 + int(3 ln k))"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side, alternating; fastest counts")
+    args = parser.parse_args()
+
+    print(
+        f"data: {args.n} x {args.dim} float32, {args.centers} mixture centres, L2-normalised; "
+        f"{args.levels} levels x {args.codes} codes, {args.iters} Lloyd iterations; cpus={os.cpu_count()}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "x.npy")
+        in_subprocess(write_data, path, args)
+        runs: dict[str, list[dict[str, Any]]] = {"ours": [], "sklearn": []}
+        for _ in range(args.repeat):  # sides alternate, so a burst of load elsewhere hits both
+            for side, side_runs in runs.items():
+                side_runs.append(in_subprocess(side_process, side, path, args))
+    results = {side: min(side_runs, key=lambda r: r["seconds"]) for side, side_runs in runs.items()}
+    if args.repeat > 1:
+        for side, side_runs in runs.items():
+            times = ", ".join(f"{r['seconds']:.2f}s" for r in side_runs)
+            print(f"{side:8s} times: {times} (the fastest is shown below)")
+
+    for side, r in results.items():
+        print(
+            f"{side:8s} time={r['seconds']:.2f}s mse={r['mse']:.6f} "
+            f"level_mse=[{', '.join(f'{v:.6f}' for v in r['level_mse'])}] n_iter={r['n_iter']} "
+            f"peak_rss={r['peak_rss_mb']:.0f}MiB (before the fit: {r['baseline_rss_mb']:.0f}MiB) "
+            f"threads={r['threads']}"
+        )
+    ours, sk = results["ours"], results["sklearn"]
+    print(f"time_ratio={ours['seconds'] / sk['seconds']:.3f} mse_ratio={ours['mse'] / sk['mse']:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+#!/usr/bin/env python
+"""Run the course notebooks headless with papermill, in numeric order.
+
+    python ci/run_notebooks.py --preset ci --dataset builtin
+    python ci/run_notebooks.py --preset cpu --only 01,02 --run mine
+    python ci/run_notebooks.py --preset ci --dataset ../shared/data/amazon18-industrial --set prepare.kcore=3
+
+Executed copies go to ``artifacts/<run>/executed/``; ``artifacts/<run>/summary.md`` gathers every
+step's figures and plots. On a failure it names the notebook and the failing cell and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--preset", default="cpu", help="ci, cpu or gpu (default: cpu)")
+    parser.add_argument("--dataset", default=None, help="builtin, amazon2023:<Category> or a local folder")
+    parser.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,03")
+    parser.add_argument("--run", default=None, help="run name (default: from preset and dataset)")
+    parser.add_argument("--artifacts", default=str(ROOT / "artifacts"), help="artifacts folder")
+    parser.add_argument(
+        "--data-dir", default=str(ROOT / "data"), help="data folder (raw downloads go under raw/)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="preset override, e.g. semantic_ids.codes=32",
+    )
+    return parser.parse_args(argv)
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def select_notebooks(only: str | None) -> list[Path]:
+    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = {n.strip().zfill(2) for n in only.split(",") if n.strip()}
+        unknown = wanted - {p.name[:2] for p in notebooks}
+        if unknown:
+            raise SystemExit(
+                f"--only names no notebook for {sorted(unknown)}; have {[p.name for p in notebooks]}"
+            )
+        notebooks = [p for p in notebooks if p.name[:2] in wanted]
+    return notebooks
+
+
+def main(argv: list[str] | None = None) -> int:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from sidrec_lib.artifacts import open_run
+    from sidrec_lib.summary import write_summary
+
+    args = parse_args(argv)
+    overrides = parse_overrides(args.set)
+    config, run = open_run(args.preset, args.dataset, args.run, overrides, args.artifacts)
+    executed_dir = run.root / "executed"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    parameters = {
+        "preset": config.name,
+        "dataset": config.dataset,
+        "run": run.name,
+        "overrides": overrides,
+        "artifacts_dir": str(Path(args.artifacts).resolve()),
+        "data_dir": str(Path(args.data_dir).resolve()),
+    }
+    print(f"run {run.name}: preset={config.name} dataset={config.dataset} -> {run.root}", flush=True)
+    os.environ.setdefault("TQDM_MININTERVAL", "5")
+
+    timings: list[tuple[str, float, str]] = []
+    failed = None
+    for notebook in select_notebooks(args.only):
+        output = executed_dir / notebook.name
+        print(f"  running {notebook.name} ...", flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters=parameters,
+                kernel_name="python3",
+                cwd=str(NOTEBOOKS),
+                progress_bar=False,
+            )
+            timings.append((notebook.name, time.perf_counter() - start, "ok"))
+        except PapermillExecutionError as e:
+            timings.append((notebook.name, time.perf_counter() - start, "FAILED"))
+            source = e.source.strip().splitlines()
+            failed = (
+                f"{notebook.name} failed in cell {e.cell_index} (execution count {e.exec_count}):\n"
+                + "\n".join(f"    | {line}" for line in source[:12])
+                + f"\n  {e.ename}: {e.evalue}\n  executed copy: {output}"
+            )
+            break
+
+    width = max(len(name) for name, _, _ in timings) if timings else 10
+    print(f"\n{'notebook':<{width}}  {'seconds':>8}  status")
+    for name, seconds, status in timings:
+        print(f"{name:<{width}}  {seconds:8.1f}  {status}")
+    print(f"{'total':<{width}}  {sum(t for _, t, _ in timings):8.1f}")
+    summary = write_summary(run)
+    print(f"\nexecuted notebooks: {executed_dir}\nsummary: {summary}")
+    if failed:
+        print(f"\n{failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
