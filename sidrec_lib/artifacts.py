@@ -28,6 +28,9 @@ STEPS: dict[str, str] = {
     "01_prepare": "01_prepare.ipynb",
     "02_embed": "02_embed.ipynb",
     "03_semantic_ids": "03_semantic_ids.ipynb",
+    "04_vocabulary": "04_vocabulary.ipynb",
+    "05_sft": "05_sft.ipynb",
+    "06_evaluate": "06_evaluate.ipynb",
 }
 
 
@@ -44,6 +47,13 @@ def step_params(preset: Preset, step: str) -> dict[str, Any]:
         return {"embed": preset.to_dict()["embed"]}
     if step == "03_semantic_ids":
         return {"semantic_ids": preset.to_dict()["semantic_ids"]}
+    if step == "04_vocabulary":
+        values = preset.to_dict()
+        return {"model": values["model"], "stage1": values["stage1"], "max_history": preset.tasks.max_history}
+    if step == "05_sft":
+        return {"tasks": preset.to_dict()["tasks"], "stage2": preset.to_dict()["stage2"]}
+    if step == "06_evaluate":
+        return {"evaluate": preset.to_dict()["evaluate"]}
     raise ValueError(f"Unknown step {step!r}; steps are {list(STEPS)}.")
 
 

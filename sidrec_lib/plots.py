@@ -81,3 +81,48 @@ def error_by_level(errors: Sequence[float], baseline: float | None = None) -> Fi
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def loss_curve(log_history: list[dict], title: str = "Training loss") -> Figure:
+    """Training loss against step, from a Trainer's ``log_history``."""
+    points = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if points:
+        steps, losses = zip(*points)
+        ax.plot(steps, losses, marker=".")
+    ax.set(xlabel="step", ylabel="loss", title=title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def metric_bars(table, metrics: Sequence[str]) -> Figure:
+    """Grouped bars: one group per metric, one bar per model, with ``<metric>_lo/_hi`` error bars."""
+    models = list(table.index)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    width = 0.8 / len(models)
+    for i, model in enumerate(models):
+        values = np.array([table.loc[model, m] for m in metrics], dtype=float)
+        low = values - np.array([table.loc[model, f"{m}_lo"] for m in metrics], dtype=float)
+        high = np.array([table.loc[model, f"{m}_hi"] for m in metrics], dtype=float) - values
+        ax.bar(np.arange(len(metrics)) + i * width, values, width, yerr=[low, high], capsize=3, label=model)
+    ax.set_xticks(np.arange(len(metrics)) + width * (len(models) - 1) / 2, metrics)
+    ax.set(ylabel="test score (95% CI)", title="Next-item recommendation, full-catalog ranking")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def steering_bars(table, metric: str) -> Figure:
+    """One group per attribute, one bar per model: ``table`` has (model, metric) columns."""
+    models = list(dict.fromkeys(table.columns.get_level_values(0)))
+    attributes = list(table.index)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    width = 0.8 / len(models)
+    for i, model in enumerate(models):
+        ax.bar(np.arange(len(attributes)) + i * width, table[(model, metric)].to_numpy(), width, label=model)
+    ax.set_xticks(np.arange(len(attributes)) + width * (len(models) - 1) / 2, attributes)
+    ax.set(ylabel=metric, ylim=(0, 1.05), title=f"Steering with held-out phrasings: {metric}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -55,6 +55,86 @@ class SemanticIdConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """The base language model (notebook 04).
+
+    ``base="scratch"`` builds a small Qwen3-architecture model from the sizes below, with a BPE
+    tokenizer of ``tokenizer_vocab`` tokens trained on the course's own text. Any other value is a
+    hub name or local folder loaded with ``from_pretrained`` (the sizes are then ignored).
+    """
+
+    base: str = "scratch"
+    tokenizer_vocab: int = 4000
+    hidden_size: int = 128
+    layers: int = 4
+    heads: int = 4
+    kv_heads: int = 2
+    intermediate_size: int = 384
+    max_length: int = 512
+    dtype: str = "float32"
+    seed: int = 0
+
+    @property
+    def pretrained(self) -> bool:
+        return self.base != "scratch"
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The stage-2 task mix (notebook 05), built from the train split only."""
+
+    max_history: int = 20
+    next_item_per_user: int = 8
+    requests_per_user: int = 2
+    requests_without_history: int = 2000
+    explanations: int = 1000
+    id_tasks_per_item: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training stage, run by TRL's SFTTrainer (``epochs`` unless ``max_steps`` > 0)."""
+
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 32
+    grad_accum: int = 1
+    learning_rate: float = 1e-3
+    lr_scheduler: str = "cosine"
+    warmup: float = 0.05
+    weight_decay: float = 0.0
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    packing: bool = False
+    padding_free: bool = False
+    bf16: bool = False
+    logging_steps: int = 10
+    save_steps: int = 500
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation, baselines and steering (notebook 06)."""
+
+    users: int = 0  # test users evaluated (0: all), sampled with ``seed``
+    beams: int = 20
+    history_choices: tuple[int, ...] = (
+        10,
+        20,
+    )  # prompt history lengths tried on valid; the best goes to test
+    bootstrap: int = 1000
+    steer_per_attribute: int = 100
+    sasrec_hidden: int = 64
+    sasrec_epochs: int = 200
+    sasrec_patience: int = 5
+    batch_size: int = 32
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Preset:
     """Every step's settings, under one name."""
 
@@ -64,6 +144,11 @@ class Preset:
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     semantic_ids: SemanticIdConfig = field(default_factory=SemanticIdConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    stage1: TrainConfig = field(default_factory=TrainConfig)
+    tasks: TaskConfig = field(default_factory=TaskConfig)
+    stage2: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -77,6 +162,23 @@ PRESETS: dict[str, Preset] = {
         prepare=PrepareConfig(kcore=5, max_history=30),
         embed=EmbedConfig(description_chars=300),
         semantic_ids=SemanticIdConfig(levels=3, codes=32, iters=20),
+        model=ModelConfig(
+            tokenizer_vocab=1500, hidden_size=64, layers=2, heads=2, kv_heads=1, intermediate_size=192
+        ),
+        stage1=TrainConfig(max_steps=150, batch_size=16, learning_rate=3e-3, logging_steps=10, save_steps=50),
+        tasks=TaskConfig(
+            max_history=10,
+            next_item_per_user=3,
+            requests_per_user=1,
+            requests_without_history=300,
+            explanations=100,
+        ),
+        stage2=TrainConfig(
+            max_steps=200, batch_size=16, learning_rate=2e-3, logging_steps=10, save_steps=100
+        ),
+        evaluate=EvalConfig(
+            users=300, history_choices=(10,), bootstrap=200, steer_per_attribute=20, sasrec_epochs=30
+        ),
     ),
     # The README's main job: built-in data, no download, well under an hour on a 2-core laptop.
     "cpu": Preset(
@@ -84,6 +186,20 @@ PRESETS: dict[str, Preset] = {
         builtin=BuiltinConfig(n_items=3000, n_users=4000),
         prepare=PrepareConfig(kcore=5, max_history=50),
         semantic_ids=SemanticIdConfig(levels=3, codes=64, iters=25),
+        model=ModelConfig(
+            tokenizer_vocab=3000, hidden_size=128, layers=3, heads=4, kv_heads=2, intermediate_size=384
+        ),
+        # Sized so that the whole course stays under 30 minutes on 2 CPU cores.
+        stage1=TrainConfig(epochs=1, batch_size=16, learning_rate=2e-3),
+        tasks=TaskConfig(
+            max_history=10,
+            next_item_per_user=4,
+            requests_per_user=1,
+            requests_without_history=1000,
+            explanations=500,
+        ),
+        stage2=TrainConfig(epochs=1, batch_size=16, learning_rate=1e-3),
+        evaluate=EvalConfig(users=2000, history_choices=(5, 10)),
     ),
     # Real models from the hub on Amazon Reviews 2023 Video_Games, one GPU.
     "gpu": Preset(
@@ -98,6 +214,14 @@ PRESETS: dict[str, Preset] = {
             batch_size=32,
         ),
         semantic_ids=SemanticIdConfig(levels=3, codes=256, iters=30, balanced=False),
+        model=ModelConfig(base="Qwen/Qwen3-0.6B", max_length=1024, dtype="bfloat16"),
+        # Stage 1 of a pretrained base trains only the new SID rows, so a high learning rate is safe.
+        stage1=TrainConfig(epochs=2, batch_size=32, learning_rate=1e-3, bf16=True, save_steps=1000),
+        tasks=TaskConfig(),
+        stage2=TrainConfig(
+            epochs=3, batch_size=16, grad_accum=2, learning_rate=2e-5, warmup=0.03, bf16=True, save_steps=1000
+        ),
+        evaluate=EvalConfig(users=10000),
     ),
 }
 

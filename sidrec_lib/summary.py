@@ -26,6 +26,10 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def write_summary(run: Run) -> Path:
     """Write ``<run>/summary.md`` (atomically) from the steps present, and return its path."""
     lines = [f"# sidrec run `{run.name}`", ""]
@@ -39,7 +43,7 @@ def write_summary(run: Run) -> Path:
         if total is not None:
             lines += [f"Finished {manifest.get('created', '?')} in {total:.1f} s.", ""]
         lines += ["| figure | value |", "|---|---|"]
-        lines += [f"| {k} | {_format(v)} |" for k, v in flatten(metrics).items()]
+        lines += [f"| {_cell(k)} | {_cell(_format(v))} |" for k, v in flatten(metrics).items()]
         lines.append("")
         for plot in sorted((run.step_dir(step) / "plots").glob("*.png")):
             lines += [f"![{plot.stem}]({plot.relative_to(run.root).as_posix()})", ""]

@@ -1,10 +1,13 @@
 """The notebook tier: the course at the ci preset through papermill, asserting on metrics.json."""
 
 import json
+import shutil
 import subprocess
 import sys
+import time
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 
@@ -74,6 +77,81 @@ def test_03_semantic_ids(course):
     for attribute in ("genre", "franchise"):
         coherence = m["coherence"][f"{attribute}@prefix1"]
         assert coherence["purity"] > coherence["random"] + 0.1
+
+
+def test_04_vocabulary(course):
+    m = metrics(course[0], "04_vocabulary")
+    levels = metrics(course[0], "03_semantic_ids")["levels"]
+    assert m["base"] == "scratch" and m["trained_parameters"] == m["parameters"]
+    assert m["vocab_after"] - m["vocab_before"] == m["sid_tokens"]
+    assert m["example_sid_tokens_after"] == levels + 3 < m["example_sid_tokens_before"]
+    assert m["final_loss"] < m["first_loss"]
+    assert m["title_to_sid_accuracy_after"] >= m["title_to_sid_accuracy_before"]
+
+
+def test_05_sft(course):
+    m = metrics(course[0], "05_sft")
+    assert set(m["task_counts"]) == {"next_item", "sid_to_title", "title_to_sid", "request", "explain"}
+    assert m["final_loss"] < 0.8 * m["first_loss"]
+    model_dir = course[0] / "05_sft" / "model"
+    assert (model_dir / "README.md").is_file()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+    assert "<|sid_start|>" in tokenizer.get_vocab()
+
+
+def test_06_evaluate(course):
+    m = metrics(course[0], "06_evaluate")
+    test = m["test"]
+    assert set(test) == {"hybrid (SID LM)", "SASRec", "most popular"}
+    for name, scores in test.items():
+        assert scores["users"] == m["users"] == 300
+        assert scores["full_lists"] == 1.0, name  # 20 distinct items for every user
+        assert scores["recall@5"] <= scores["recall@10"] <= scores["recall@20"]
+        assert scores["ndcg@10_lo"] <= scores["ndcg@10"] <= scores["ndcg@10_hi"]
+    assert test["SASRec"]["ndcg@10"] > test["most popular"]["ndcg@10"]
+    assert m["constrained_valid_share"] == 1.0
+    assert isinstance(m["hybrid_beats_sasrec_ndcg10"], bool)
+    kinds = {key.split("|")[2] for key in m["steering"]}
+    attributes = {key.split("|")[1] for key in m["steering"]}
+    assert kinds == {"catalog", "history", "oracle"}
+    assert attributes == {"platform", "genre", "franchise", "price_tier", "multiplayer"}
+    assert all(0 <= row["precision@10"] <= 1 for row in m["steering"].values())
+    summary = (course[0] / "summary.md").read_text()
+    assert "## 06_evaluate" in summary and "test_metrics.png" in summary
+
+
+def test_training_cli_resumes_after_an_interruption(course, tmp_path):
+    """`python -m sidrec_lib.train --config job.yaml`, killed after a checkpoint, then run again."""
+    run_dir = tmp_path / "ci"
+    shutil.copytree(course[0], run_dir, ignore=shutil.ignore_patterns("05_sft", "executed"))
+    job = tmp_path / "job.yaml"
+    overrides = {"stage2.max_steps": 60, "stage2.save_steps": 10, "stage2.logging_steps": 5}
+    job.write_text(
+        yaml.safe_dump(
+            {"stage": 2, "preset": "ci", "run": "ci", "artifacts_dir": str(tmp_path), "overrides": overrides}
+        )
+    )
+    command = [sys.executable, "-m", "sidrec_lib.train", "--config", str(job)]
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list(run_dir.glob(".checkpoints/05_sft-*/checkpoint-20")) and time.monotonic() < deadline:
+        if first.poll() is not None:
+            pytest.fail("training finished before it could be interrupted")
+        time.sleep(0.1)
+    first.kill()
+    first.wait()
+    saved = max(int(p.name.split("-")[1]) for p in run_dir.glob(".checkpoints/05_sft-*/checkpoint-*"))
+    assert 20 <= saved < 60 and not (run_dir / "05_sft").exists()
+
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = metrics(run_dir, "05_sft")
+    assert m["resumed_from_step"] == saved and m["steps"] == 60
+    assert not list(run_dir.glob(".checkpoints/05_sft-*"))  # checkpoints go once the step is published
 
 
 def test_a_step_with_missing_inputs_names_the_notebook_to_run(tmp_path):

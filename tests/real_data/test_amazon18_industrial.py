@@ -50,8 +50,6 @@ def course(tmp_path_factory, real_data):
         "prepare.kcore=1",
         "--set",
         "semantic_ids.codes=64",
-        "--only",
-        "01,02,03",
         "--artifacts",
         str(artifacts),
         "--run",
@@ -73,3 +71,18 @@ def test_semantic_ids_for_every_item(course):
     brand = sids["coherence"]["brand@prefix2"]
     assert brand["purity"] > brand["random"]
     print(json.dumps({"collision_rate": sids["collision_rate"], "coherence": sids["coherence"]}, indent=1))
+
+
+def test_whole_course_records_its_metrics(course):
+    """Training, evaluation against baselines, and steering by brand and title keyword on real data."""
+    tuned = json.loads((course / "05_sft" / "metrics.json").read_text())
+    evaluated = json.loads((course / "06_evaluate" / "metrics.json").read_text())
+    assert tuned["final_loss"] < tuned["first_loss"]
+    assert evaluated["test"]["SASRec"]["ndcg@10"] > evaluated["test"]["most popular"]["ndcg@10"]
+    assert evaluated["constrained_valid_share"] == 1.0
+    assert {key.split("|")[1] for key in evaluated["steering"]} == {"brand", "keyword"}
+    figures = {
+        name: {k: round(v, 4) for k, v in scores.items() if k in ("ndcg@10", "recall@10")}
+        for name, scores in evaluated["test"].items()
+    }
+    print(json.dumps(figures, indent=1))

@@ -1,0 +1,407 @@
+"""Two-stage training with TRL, one code path from a laptop to a cluster.
+
+Stage 1 (notebook 04, step ``04_vocabulary``) builds or loads the base model, adds the SID
+tokens and teaches them on item text ↔ SID pairs and train-split SID sequences. Stage 2
+(notebook 05, step ``05_sft``) fine-tunes on the conversational task mix. The notebooks call
+:func:`train`; so do these, with a YAML file holding :class:`TrainJob`'s fields::
+
+    python -m sidrec_lib.train --config job.yaml
+    accelerate launch -m sidrec_lib.train --config job.yaml   # DDP / FSDP / DeepSpeed via accelerate configs
+
+Checkpoints go to ``artifacts/<run>/.checkpoints/<step>-<hash of its parameters>/``; a run that is
+interrupted resumes from the last one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import yaml
+from accelerate import PartialState
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from trl import SFTConfig, SFTTrainer
+
+from sidrec_lib import plots
+from sidrec_lib.artifacts import Run, StepWriter, open_run, step_params, write_json_atomic
+from sidrec_lib.decoding import SidTrie, greedy_items
+from sidrec_lib.embeddings import item_texts
+from sidrec_lib.models import add_sid_tokens, build_scratch_model, load_pretrained, train_tokenizer
+from sidrec_lib.prepare import PreparedData
+from sidrec_lib.presets import Preset, TrainConfig
+from sidrec_lib.tasks import load_phrasings, stage1_corpus, task_mix
+from sidrec_lib.tokens import SidCatalog
+
+PROBE_ITEMS = 200
+
+
+@dataclass
+class TrainJob:
+    """What to train: ``stage`` 1 or 2 of the run picked by preset, dataset and run name."""
+
+    stage: int
+    preset: str = "cpu"
+    dataset: str | None = None
+    run: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    artifacts_dir: str = "artifacts"
+    resume: bool = True
+
+
+def train(job: TrainJob) -> Path:
+    """Run one stage and return its step folder (the same on every process)."""
+    if job.stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2, not {job.stage!r}")
+    config, run = open_run(job.preset, job.dataset, job.run, job.overrides, job.artifacts_dir)
+    return (train_stage1 if job.stage == 1 else train_stage2)(config, run, job.resume)
+
+
+# -- stage 1 --------------------------------------------------------------------------------------
+
+
+def course_texts(items_text: list[str], phrasings: dict) -> list[str]:
+    """The text a scratch tokenizer learns from: item texts and the training phrasings.
+
+    Held-out phrasings stay out, so that evaluation wording is unseen even by the tokenizer.
+    """
+
+    def strings(node: Any) -> list[str]:
+        if isinstance(node, str):
+            return [node]
+        if isinstance(node, dict):
+            return [s for key, value in node.items() if key != "heldout" for s in strings(value)]
+        if isinstance(node, list):
+            return [s for value in node for s in strings(value)]
+        return []
+
+    return items_text + strings(phrasings)
+
+
+def title_probe(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    trie: SidTrie,
+    prepared: PreparedData,
+    texts: list[str],
+    seed: int,
+) -> dict[str, Any]:
+    """Share of sampled items whose text, followed by ``ID:``, decodes (greedily) to their own SID."""
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(texts), size=min(PROBE_ITEMS, len(texts)), replace=False))
+    predicted = greedy_items(model, tokenizer, [f"{texts[r]}\nID: " for r in rows], trie)
+    truth = prepared.items.item_id.to_numpy()[rows]
+    hits = np.asarray(predicted) == truth
+    return {"items": len(rows), "accuracy": float(hits.mean()), "rows": rows.tolist(), "hits": hits.tolist()}
+
+
+def train_stage1(config: Preset, run: Run, resume: bool = True) -> Path:
+    state = PartialState()
+    prepared = PreparedData.load(run.require("01_prepare", config))
+    catalog = SidCatalog.load(run.require("03_semantic_ids", config) / "semantic_ids.parquet")
+    texts = item_texts(prepared.items, config.embed.template, config.embed.description_chars)
+    upstream = ["01_prepare", "03_semantic_ids"]
+    writer = _start(state, run, "04_vocabulary", config, upstream)
+
+    if config.model.pretrained:
+        model, tokenizer = load_pretrained(config.model.base, config.model.dtype)
+    else:
+        tokenizer = train_tokenizer(course_texts(texts, load_phrasings()), config.model.tokenizer_vocab)
+        model = build_scratch_model(tokenizer, config.model)
+    example_sid = catalog.sid(prepared.items.item_id.iloc[0])
+    tokens_before = len(tokenizer.tokenize(example_sid))
+    vocab_before = len(tokenizer)
+    new_ids = add_sid_tokens(model, tokenizer, catalog.tokens())
+    trie = SidTrie(catalog, tokenizer)
+    probe_before = title_probe(model, tokenizer, trie, prepared, texts, config.stage1.seed)
+
+    corpus = stage1_corpus(prepared, catalog, texts, config.tasks.max_history, seed=config.stage1.seed)
+    if config.model.pretrained:
+        if config.stage1.weight_decay:
+            raise ValueError(
+                "stage1.weight_decay must be 0 for a pretrained base: decay would move frozen rows."
+            )
+        train_new_rows_only(model, new_ids)
+    trainer, resumed = run_sft(
+        model,
+        tokenizer,
+        Dataset.from_dict({"text": corpus}),
+        config.stage1,
+        _checkpoint_dir(run, "04_vocabulary", config, upstream),
+        max_length=config.model.max_length,
+        resume=resume,
+    )
+    model = trainer.model
+    probe_after = title_probe(model, tokenizer, trie, prepared, texts, config.stage1.seed)
+    metrics = {
+        "base": config.model.base,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trained_parameters": _trained_parameters(trainer.model),
+        "vocab_before": vocab_before,
+        "vocab_after": len(tokenizer),
+        "sid_tokens": len(new_ids),
+        "example_sid": example_sid,
+        "example_sid_tokens_before": tokens_before,
+        "example_sid_tokens_after": len(tokenizer.tokenize(example_sid)),
+        "corpus_documents": len(corpus),
+        **_loss_summary(trainer, resumed),
+        "title_to_sid_accuracy_before": probe_before["accuracy"],
+        "title_to_sid_accuracy_after": probe_after["accuracy"],
+        "probe_items": probe_after["items"],
+    }
+    return _finish(state, run, "04_vocabulary", writer, model, tokenizer, trainer, metrics)
+
+
+def train_new_rows_only(model: PreTrainedModel, new_ids: list[int]) -> None:
+    """Freeze the model except the embedding rows of ``new_ids`` (input and, if untied, output).
+
+    A gradient mask zeroes every other row's gradient; with no weight decay, Adam then leaves
+    those rows exactly as they were. (PEFT's trainable tokens cannot reach an untied ``lm_head``
+    under TRL, which computes the loss from ``lm_head.weight`` directly.)
+    """
+    model.requires_grad_(False)
+    rows = torch.zeros(model.get_input_embeddings().weight.shape[0], 1)
+    rows[new_ids] = 1.0
+    embeddings = {
+        id(m.weight): m.weight for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m
+    }
+    for weight in embeddings.values():
+        weight.requires_grad_(True)
+        weight.register_hook(lambda grad: grad * rows.to(grad.device, grad.dtype))
+
+
+# -- stage 2 --------------------------------------------------------------------------------------
+
+
+def train_stage2(config: Preset, run: Run, resume: bool = True) -> Path:
+    state = PartialState()
+    prepared = PreparedData.load(run.require("01_prepare", config))
+    catalog = SidCatalog.load(run.require("03_semantic_ids", config) / "semantic_ids.parquet")
+    base_dir = run.require("04_vocabulary", config) / "model"
+    upstream = ["01_prepare", "03_semantic_ids", "04_vocabulary"]
+    writer = _start(state, run, "05_sft", config, upstream)
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=getattr(torch, config.model.dtype))
+    tasks = task_mix(prepared, catalog, load_phrasings(), config.tasks)
+    if writer is not None:
+        tasks.assign(messages=tasks.messages.map(json.dumps)).to_parquet(
+            writer.path("tasks.parquet"), index=False
+        )
+    peft_config = None
+    if config.stage2.lora:
+        from peft import LoraConfig
+
+        # SID rows stay trainable (tied output rows with them; an untied lm_head learned them in stage 1).
+        peft_config = LoraConfig(
+            r=config.stage2.lora_r,
+            lora_alpha=config.stage2.lora_alpha,
+            target_modules="all-linear",
+            trainable_token_indices={"embed_tokens": tokenizer.convert_tokens_to_ids(catalog.tokens())},
+            task_type="CAUSAL_LM",
+        )
+    trainer, resumed = run_sft(
+        model,
+        tokenizer,
+        Dataset.from_dict({"messages": tasks.messages.tolist()}),
+        config.stage2,
+        _checkpoint_dir(run, "05_sft", config, upstream),
+        max_length=config.model.max_length,
+        peft_config=peft_config,
+        assistant_only=True,
+        resume=resume,
+    )
+    model = _merged(trainer.model)
+    metrics = {
+        "base": config.model.base,
+        "lora": config.stage2.lora,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trained_parameters": _trained_parameters(trainer.model),
+        "examples": len(tasks),
+        "task_counts": tasks.task.value_counts().to_dict(),
+        **_loss_summary(trainer, resumed),
+    }
+    folder = _finish(state, run, "05_sft", writer, model, tokenizer, trainer, metrics)
+    if state.is_main_process:
+        (folder / "model" / "README.md").write_text(model_card(config, metrics))
+    return folder
+
+
+def model_card(config: Preset, metrics: dict[str, Any]) -> str:
+    tasks = "\n".join(f"| {task} | {count} |" for task, count in metrics["task_counts"].items())
+    return f"""---
+library_name: transformers
+tags: [recommendation, semantic-ids, sidrec]
+---
+# sidrec semantic-ID recommender ({config.name} preset)
+
+A causal language model that recommends items of one catalog by generating their semantic IDs
+(`<|sid_start|><|sid_0_…|>…<|sid_end|>`), trained with the sidrec course (stage 1: SID tokens;
+stage 2: supervised fine-tuning on a task mix from the train split only).
+
+- base: `{config.model.base}`; dataset: `{config.dataset}`
+- parameters: {metrics["parameters"]:,}; fine-tuning: {"LoRA (merged)" if metrics["lora"] else "full"}
+- final training loss: {metrics["final_loss"]:.4f} after {metrics["steps"]} steps
+
+Load it with plain `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained`. Decode
+with `sidrec_lib` (a trie of the catalog's SIDs), so that every output is a real item.
+
+| task | examples |
+|---|---|
+{tasks}
+"""
+
+
+# -- shared ---------------------------------------------------------------------------------------
+
+
+def run_sft(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    dataset: Dataset,
+    cfg: TrainConfig,
+    output_dir: Path,
+    max_length: int,
+    peft_config: Any = None,
+    assistant_only: bool = False,
+    resume: bool = True,
+):
+    """Train with TRL's ``SFTTrainer``, resuming from the last checkpoint in ``output_dir`` if asked.
+
+    Returns the trainer and the step it resumed from (0 for a fresh start).
+    """
+    with warnings.catch_warnings():  # TRL sets the old name, which transformers now warns about
+        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
+        args = _sft_config(cfg, output_dir, max_length, assistant_only)
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+    )
+    last = _last_checkpoint(output_dir) if resume else None
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    return trainer, int(last.name.split("-")[1]) if last else 0
+
+
+def _sft_config(cfg: TrainConfig, output_dir: Path, max_length: int, assistant_only: bool) -> SFTConfig:
+    """TRL's config for one stage; CPU-friendly where no GPU is present."""
+    return SFTConfig(
+        output_dir=str(output_dir),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup,
+        weight_decay=cfg.weight_decay,
+        bf16=cfg.bf16 and torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
+        gradient_checkpointing=False,  # TRL turns it on by default; it only slows small models
+        max_length=max_length,
+        packing=cfg.packing,
+        padding_free=cfg.padding_free,
+        assistant_only_loss=assistant_only,
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        report_to="none",
+        seed=cfg.seed,
+        dataloader_num_workers=0,
+    )
+
+
+def _start(
+    state: PartialState, run: Run, step: str, config: Preset, upstream: list[str]
+) -> StepWriter | None:
+    writer = run.start(step, config, upstream=upstream) if state.is_main_process else None
+    state.wait_for_everyone()
+    return writer
+
+
+def _finish(state, run, step, writer, model, tokenizer, trainer, metrics) -> Path:
+    """Save the merged model, tokenizer and log, and publish the step (main process only)."""
+    if state.is_main_process:
+        model.save_pretrained(writer.path("model"))
+        tokenizer.save_pretrained(writer.path("model"))
+        write_json_atomic(writer.path("train_log.json"), trainer.state.log_history)
+        figure = plots.loss_curve(trainer.state.log_history, f"{step} training loss")
+        plots.save(figure, writer.path("plots/loss.png"))
+        plt.close(figure)
+        writer.finish(metrics)
+        shutil.rmtree(
+            trainer.args.output_dir, ignore_errors=True
+        )  # checkpoints only serve an unfinished step
+    state.wait_for_everyone()
+    return run.step_dir(step)
+
+
+def _checkpoint_dir(run: Run, step: str, config: Preset, upstream: list[str]) -> Path:
+    """Where a step keeps checkpoints until it finishes: keyed by its parameters and its inputs."""
+    key = [step_params(config, step), [run.manifest_hash(name) for name in upstream]]
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    return run.root / ".checkpoints" / f"{step}-{digest}"
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    found = [p for p in folder.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)]
+    return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
+
+
+def _tied(model: PreTrainedModel) -> bool:
+    out = model.get_output_embeddings()
+    return out is not None and out.weight is model.get_input_embeddings().weight
+
+
+def _merged(model: Any) -> PreTrainedModel:
+    """The plain transformers model: PEFT adapters merged in."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+def _trained_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _loss_summary(trainer, resumed_from: int) -> dict[str, Any]:
+    losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
+    first = losses[0][1] if losses else math.nan
+    last = float(np.mean([loss for _, loss in losses[-3:]])) if losses else math.nan
+    return {
+        "steps": trainer.state.global_step,
+        "resumed_from_step": resumed_from,
+        "first_loss": first,
+        "final_loss": last,
+    }
+
+
+def load_job(path: str | Path) -> TrainJob:
+    """A :class:`TrainJob` from a YAML file of its fields."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    names = {f.name for f in dataclasses.fields(TrainJob)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{path}: unknown fields {unknown}; a job has {sorted(names)}.")
+    return TrainJob(**data)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train stage 1 or 2 of a sidrec run.")
+    parser.add_argument("--config", required=True, help="YAML file with TrainJob fields (stage, preset, ...)")
+    args = parser.parse_args(argv)
+    folder = train(load_job(args.config))
+    if PartialState().is_main_process:
+        print(f"wrote {folder}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,367 @@
+"""Training data for both stages: no leakage of valid/test items, no held-out phrasing, the right mix."""
+
+import json
+import re
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sidrec_lib.builtin_store import BuiltinStoreConfig, write_store
+from sidrec_lib.prepare import PreparedData, prepare
+from sidrec_lib.presets import PrepareConfig
+from sidrec_lib.sources import read_amazon_layout
+from sidrec_lib.tasks import (
+    TASKS,
+    TaskConfig,
+    describe_item,
+    explain_answer,
+    format_history,
+    load_phrasings,
+    stage1_corpus,
+    steerable_attributes,
+    steerable_names,
+    task_mix,
+)
+from sidrec_lib.tokens import SidCatalog
+
+CONFIG = TaskConfig(
+    max_history=6, next_item_per_user=3, requests_per_user=2, requests_without_history=150, explanations=120
+)
+RECOMMENDING = ("next_item", "title_to_sid", "request")
+
+
+def fake_catalog(item_ids, seed=0) -> SidCatalog:
+    """Unique random codes, 3 levels of 16."""
+    rows = np.random.default_rng(seed).choice(16**3, size=len(item_ids), replace=False)
+    return SidCatalog(list(item_ids), np.stack([rows // 256, rows // 16 % 16, rows % 16], axis=1))
+
+
+@pytest.fixture(scope="module")
+def phrasings() -> dict:
+    return load_phrasings()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> tuple[PreparedData, SidCatalog]:
+    folder = write_store(
+        BuiltinStoreConfig(n_items=200, n_users=300, seed=1), tmp_path_factory.mktemp("store")
+    )
+    prepared = prepare(read_amazon_layout(folder), PrepareConfig(kcore=2, max_history=20))
+    return prepared, fake_catalog(prepared.items.item_id)
+
+
+@pytest.fixture(scope="module")
+def mix(store, phrasings) -> pd.DataFrame:
+    prepared, catalog = store
+    return task_mix(prepared, catalog, phrasings, CONFIG)
+
+
+@pytest.fixture(scope="module")
+def brand_store(store) -> tuple[PreparedData, SidCatalog]:
+    """The same store with only brand attributes, as a real Amazon catalog has."""
+    prepared, catalog = store
+    brand_only = prepared.attributes[prepared.attributes.attribute == "brand"].reset_index(drop=True)
+    return replace(prepared, attributes=brand_only), catalog
+
+
+def turns(row) -> tuple[str, str]:
+    user, assistant = row.messages
+    assert (user["role"], assistant["role"]) == ("user", "assistant")
+    return user["content"], assistant["content"]
+
+
+def train_sequences(prepared) -> dict[str, list[str]]:
+    return {
+        user: list(items)[:-2] for user, items in zip(prepared.sequences.user_id, prepared.sequences.item_ids)
+    }
+
+
+def heldout_strings(tree) -> list[str]:
+    found = []
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            found += list(v) if k == "heldout" else heldout_strings(v)
+    return found
+
+
+def template_regex(template: str, **fills: str) -> str:
+    """A regex matching ``template`` with each {placeholder} as given in ``fills`` (default: any text)."""
+    parts = re.split(r"(\{\w+\})", template)
+    return "".join(fills.get(p[1:-1], ".+") if re.fullmatch(r"\{\w+\}", p) else re.escape(p) for p in parts)
+
+
+def alternatives(templates: list[str], **fills: str) -> str:
+    return "(?:" + "|".join(template_regex(t, **fills) for t in templates) + ")"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The task mix on a generated store
+
+
+def test_every_task_appears_with_catalog_targets(store, mix):
+    prepared, catalog = store
+    assert set(mix.task) == set(TASKS)
+    assert list(mix.columns) == ["task", "user_id", "attribute", "value", "target_item", "messages"]
+    catalog_rows = mix[mix.task.isin(["sid_to_title", "title_to_sid"])]
+    assert all(v is None for v in catalog_rows[["user_id", "attribute", "value"]].to_numpy().ravel())
+    assert mix.target_item.isin(set(catalog.item_ids)).all()
+    for row in mix.itertuples():
+        _, answer = turns(row)
+        if row.task in RECOMMENDING:
+            assert answer == catalog.sid(row.target_item)  # exactly one SID
+        else:
+            assert catalog.items_in(answer) == []
+
+
+def test_no_valid_or_test_item_reaches_a_users_examples(store, mix):
+    prepared, catalog = store
+    last_two = {
+        user: set(items[-2:]) for user, items in zip(prepared.sequences.user_id, prepared.sequences.item_ids)
+    }
+    train = train_sequences(prepared)
+    with_user = mix[mix.user_id.notna()]
+    assert set(with_user.task) == {"next_item", "request", "explain"}
+    for row in with_user.itertuples():
+        prompt, answer = turns(row)
+        named = set(catalog.items_in(prompt)) | set(catalog.items_in(answer)) | {row.target_item}
+        assert not named & last_two[row.user_id], row
+        assert named <= set(train[row.user_id])
+
+
+def test_histories_are_the_items_just_before_the_target(store, mix):
+    prepared, catalog = store
+    train = train_sequences(prepared)
+    for row in mix[mix.task.isin(["next_item", "request", "explain"]) & mix.user_id.notna()].itertuples():
+        seq = train[row.user_id]
+        t = seq.index(row.target_item)
+        assert t >= 1
+        shown = catalog.items_in(turns(row)[0])
+        if row.task == "explain":  # the prompt also names the item to explain
+            shown = [item for item in shown if item != row.target_item]
+        assert shown == seq[max(0, t - CONFIG.max_history) : t]
+
+
+def test_prompts_use_only_train_phrasings(store, mix, phrasings):
+    heldout = heldout_strings(phrasings)
+    fragments = {f.strip() for text in heldout for f in re.split(r"\{\w+\}", text) if len(f.strip()) >= 8}
+    assert len(fragments) > 20
+    requests = phrasings["requests"]
+    for row in mix.itertuples():
+        prompt, _ = turns(row)
+        assert not [f for f in fragments if f in prompt], prompt
+        if row.task == "request":
+            request = alternatives(requests[row.attribute]["train"])
+            pattern = (
+                alternatives(phrasings["with_history"]["train"], request=request) if row.user_id else request
+            )
+        else:
+            pattern = alternatives(phrasings[row.task]["train"])
+        assert re.fullmatch(pattern, prompt, flags=re.DOTALL), (row.task, prompt)
+
+
+def test_counts_follow_the_config(store, mix):
+    prepared, _ = store
+    train = train_sequences(prepared)
+    counts = mix.task.value_counts()
+    assert counts["sid_to_title"] == CONFIG.id_tasks_per_item * len(prepared.items)
+    assert counts["title_to_sid"] == (~prepared.items.title.duplicated(keep=False)).sum()
+    assert counts["explain"] == CONFIG.explanations
+    per_user = mix[mix.task == "next_item"].groupby("user_id").size()
+    assert per_user.max() <= CONFIG.next_item_per_user
+    for user, seq in train.items():  # the last train position is always a target
+        if len(seq) >= 2:
+            assert ((mix.task == "next_item") & (mix.user_id == user) & (mix.target_item == seq[-1])).any()
+    requests = mix[mix.task == "request"]
+    assert requests.user_id.isna().sum() == CONFIG.requests_without_history
+    assert requests.groupby("user_id").size().max() <= CONFIG.requests_per_user
+
+
+def test_request_targets_hold_the_requested_value(store, mix, phrasings):
+    prepared, _ = store
+    steerable = steerable_attributes(prepared, phrasings)
+    held = set(zip(steerable.item_id, steerable.attribute, steerable.value))
+    requests = mix[mix.task == "request"]
+    assert set(requests.attribute) == set(steerable_names(prepared)) == set(steerable.attribute)
+    for row in requests.itertuples():
+        assert (row.target_item, row.attribute, row.value) in held
+    assert mix[mix.task != "request"][["attribute", "value"]].isna().all().all()
+
+
+def test_requests_without_history_follow_train_popularity(store, mix):
+    prepared, _ = store
+    inter = prepared.interactions
+    train_items = set(inter[inter.split == "train"].item_id)
+    targets = mix[(mix.task == "request") & mix.user_id.isna()].target_item
+    assert targets.isin(train_items).all()  # popularity 0 → never drawn
+
+
+def test_mix_is_deterministic_by_seed(store, mix, phrasings):
+    prepared, catalog = store
+    again = task_mix(prepared, catalog, phrasings, CONFIG)
+    other = task_mix(prepared, catalog, phrasings, replace(CONFIG, seed=1))
+
+    def dump(frame):
+        return json.dumps(frame.to_dict("records"), default=str)
+
+    assert dump(again) == dump(mix)
+    assert dump(other) != dump(mix)
+    assert len(other) == len(mix)
+
+
+def test_catalog_answers_and_explanations(store, mix):
+    prepared, catalog = store
+    titles = dict(zip(prepared.items.item_id, prepared.items.title))
+    for row in mix[mix.task == "sid_to_title"].itertuples():
+        prompt, answer = turns(row)
+        assert catalog.items_in(prompt) == [row.target_item]
+        assert answer.startswith(titles[row.target_item]) and "Platform: " in answer
+    for row in mix[mix.task == "title_to_sid"].itertuples():
+        assert titles[row.target_item] in turns(row)[0]
+    explained = [turns(row)[1] for row in mix[mix.task == "explain"].itertuples()]
+    assert sum(a.startswith("People who bought") for a in explained) < len(explained) / 2
+    assert all(a.endswith(".") and a[0].isupper() for a in explained)
+
+
+def test_brand_catalog_steers_by_brand_and_keywords(brand_store, phrasings):
+    prepared, catalog = brand_store
+    assert steerable_names(prepared) == ("brand", "keyword")
+    mix = task_mix(prepared, catalog, phrasings, CONFIG)
+    assert set(mix.task) == set(TASKS)
+    assert set(mix[mix.task == "request"].attribute) == {"brand", "keyword"}
+    brands = dict(zip(prepared.items.item_id, prepared.items.store))
+    for row in mix[mix.task == "sid_to_title"].head(20).itertuples():
+        assert turns(row)[1].endswith(f"Brand: {brands[row.target_item]}.")
+
+
+def test_items_without_a_sid_are_reported(store, phrasings):
+    prepared, catalog = store
+    partial = SidCatalog(catalog.item_ids[1:], catalog.codes[1:])
+    with pytest.raises(ValueError, match="no semantic ID"):
+        task_mix(prepared, partial, phrasings, CONFIG)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pieces
+
+
+def hand_made(titles: list[str], attributes: list[tuple[str, str, str]], brands=None) -> PreparedData:
+    items = pd.DataFrame(
+        {"item_id": [f"I{i:03d}" for i in range(len(titles))], "title": titles, "store": brands or ""}
+    )
+    empty = pd.DataFrame()
+    table = pd.DataFrame(attributes, columns=["item_id", "attribute", "value"])
+    return PreparedData(items, empty, empty, table, empty)
+
+
+def test_steerable_attributes_rename_and_filter(phrasings):
+    values = {
+        "platform": ["PC"] * 4 + ["Wii"] * 2,
+        "genre": ["Role-Playing"] * 3 + ["Action"] * 3,
+        "franchise": ["Belvane"] * 3 + ["Lumia"] * 2 + [""],
+        "price_tier": ["Budget"] * 3 + ["Standard"] * 3,
+        "multiplayer": ["Yes"] * 3 + ["No"] * 3,
+    }
+    rows = [(f"I{i:03d}", a, v) for a, vs in values.items() for i, v in enumerate(vs) if v]
+    prepared = hand_made([f"Game {i}" for i in range(6)], rows)
+    table = steerable_attributes(prepared, phrasings, min_items=3)
+    texts = table.drop_duplicates(["attribute", "value"]).set_index(["attribute", "value"]).text.to_dict()
+    assert texts == {
+        ("platform", "PC"): "PC",  # Wii: two items only
+        ("genre", "Action"): "action",  # lowercase
+        ("genre", "Role-Playing"): "role-playing",  # renamed
+        ("franchise", "Belvane"): "Belvane",
+        ("price_tier", "Budget"): "cheap",  # only_values: Standard is left out
+        ("multiplayer", "Yes"): "multiplayer",
+    }
+    assert list(table.columns) == ["item_id", "attribute", "value", "text"]
+    assert len(table) == 4 + 6 + 3 + 3 + 3
+
+
+def test_keywords_from_titles(phrasings):
+    titles = [f"Part {i}" for i in range(100)]
+    for i in range(3):
+        titles[i] = f"Acme Bracket with Hooks {i}"  # bracket: a keyword; with: a stop word; acme: the brand
+    titles[3], titles[4] = "Hammer", "Claw hammer"  # two items only
+    for i in range(10, 20):
+        titles[i] = f"Steel rod {i}"  # in 10% of items: too common
+    titles[20:23] = ["Gear2 pro"] * 3  # gear2: not alphabetic; pro: too short
+    brands = ["Acme"] * 3 + [""] * 97
+    prepared = hand_made(
+        titles, [("I000", "brand", "Acme"), ("I001", "brand", "Acme"), ("I002", "brand", "Acme")], brands
+    )
+    table = steerable_attributes(prepared, phrasings, min_items=3)
+    assert set(zip(table.attribute, table.value, table.text)) == {
+        ("brand", "Acme", "Acme"),
+        ("keyword", "bracket", "bracket"),
+        ("keyword", "hooks", "hooks"),
+    }
+    assert set(table[table.value == "bracket"].item_id) == {"I000", "I001", "I002"}
+
+
+def test_stage1_corpus(store):
+    prepared, catalog = store
+    texts = [f"Title: {t}" for t in prepared.items.title]
+    corpus = stage1_corpus(prepared, catalog, texts, max_history=5, seed=3)
+    id_docs = [d for d in corpus if "\nID: " in d]
+    assert len(id_docs) == len(prepared.items)
+    assert sorted(catalog.items_in(d)[0] for d in id_docs) == sorted(prepared.items.item_id)
+    for item, title in zip(prepared.items.item_id, prepared.items.title):
+        assert f"{catalog.sid(item)} is {title}." in corpus
+    user_docs = [d for d in corpus if not d.startswith("Title: ") and " is " not in d]
+    expected = [" ".join(catalog.sid(i) for i in seq[-5:]) for seq in train_sequences(prepared).values()]
+    assert sorted(user_docs) == sorted(expected)
+    assert len(corpus) == 2 * len(prepared.items) + len(prepared.sequences)
+    assert stage1_corpus(prepared, catalog, texts, max_history=5, seed=3) == corpus
+    assert stage1_corpus(prepared, catalog, texts, max_history=5, seed=4) != corpus
+
+
+def test_format_history_keeps_the_most_recent():
+    catalog = fake_catalog(["a", "b", "c"])
+    assert format_history(["a", "b", "c"], catalog, 2) == f"{catalog.sid('b')}, {catalog.sid('c')}"
+
+
+def test_describe_item():
+    facts = {
+        "platform": ["PC"],
+        "genre": ["Horror"],
+        "franchise": ["Feral Infection"],
+        "price_tier": ["Standard"],
+    }
+    assert describe_item("Feral Infection 2 - PC", facts) == (
+        "Feral Infection 2 - PC. Platform: PC; Genre: Horror; Franchise: Feral Infection; "
+        "Price tier: Standard."
+    )
+    assert describe_item("Drill", {"brand": ["Acme"], "keyword": ["drill"]}) == "Drill. Brand: Acme."
+    assert describe_item("Drill", {}) == "Drill."
+
+
+def test_explain_answer(phrasings):
+    facts = {
+        "T": {"platform": ["PC"], "genre": ["Horror"]},
+        "X": {"platform": ["PC"], "genre": ["Horror"]},
+        "Y": {"genre": ["Horror"]},
+        "Z": {"platform": ["Wii"]},
+    }
+    titles = {"T": "Target", "X": "Ex", "Y": "Why", "Z": "Zed"}
+    templates = phrasings["explanations"]
+    assert explain_answer("T", ["X", "Z", "Y"], facts, titles, templates) == (
+        'It is a Horror game, like "Why" and "Ex" in your history, and it runs on PC, which you play on.'
+    )
+    assert (
+        explain_answer("T", ["Z"], facts, titles, templates) == 'People who bought "Zed" often buy it next.'
+    )
+
+
+def test_load_phrasings_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.json"):
+        load_phrasings(tmp_path / "nowhere.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ValueError, match="broken.json"):
+        load_phrasings(broken)
+    partial = tmp_path / "partial.json"
+    partial.write_text('{"next_item": {}}')
+    with pytest.raises(ValueError, match="partial.json.*requests"):
+        load_phrasings(partial)
