@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=256)
     parser.add_argument("--beams", type=int, default=20)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
     run = Path(args.artifacts) / args.run

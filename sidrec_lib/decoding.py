@@ -89,7 +89,11 @@ def greedy_items(
             enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             mask = enc.attention_mask
             out = model(
-                input_ids=enc.input_ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True
+                input_ids=enc.input_ids,
+                attention_mask=mask,
+                position_ids=_positions(mask),
+                use_cache=True,
+                logits_to_keep=1,  # only the last position's logits are needed
             )
             prefixes: list[tuple[int, ...]] = [()] * len(batch)
             for depth in range(trie.depth):
@@ -124,7 +128,7 @@ def recommend(
     k: int = 10,
     beams: int = 20,
     exclude: list[list[str]] | None = None,
-    batch_size: int = 32,
+    batch_size: int = 16,
 ) -> list[list[tuple[str, float]]]:
     """Top-``k`` catalog items after each prompt, by beam search over the trie, with log-probabilities.
 
@@ -162,7 +166,11 @@ def _beam_batch(model, tokenizer, prompts, exclude, trie: SidTrie, k: int, beams
     )
     mask = enc.attention_mask.to(device)
     out = model(
-        input_ids=enc.input_ids.to(device), attention_mask=mask, position_ids=_positions(mask), use_cache=True
+        input_ids=enc.input_ids.to(device),
+        attention_mask=mask,
+        position_ids=_positions(mask),
+        use_cache=True,
+        logits_to_keep=1,  # only the last position's logits are needed
     )
     log_probs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # (n, V)
     blocked = [trie.blocked_prefixes(items) for items in exclude]

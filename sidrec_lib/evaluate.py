@@ -28,7 +28,7 @@ class HybridRecommender:
     catalog: SidCatalog
     max_history: int = 20
     beams: int = 20
-    batch_size: int = 32
+    batch_size: int = 16
     phrasings: dict = field(default_factory=load_phrasings)
 
     def __post_init__(self) -> None:

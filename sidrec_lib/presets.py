@@ -130,7 +130,7 @@ class EvalConfig:
     sasrec_hidden: int = 64
     sasrec_epochs: int = 200
     sasrec_patience: int = 5
-    batch_size: int = 32
+    batch_size: int = 16  # users decoded together (smaller batches keep the copied KV caches in CPU cache)
     seed: int = 0
 
 
