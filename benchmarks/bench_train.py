@@ -15,7 +15,7 @@ with ``max_steps`` set to ``--warmup`` + ``--steps``. The settings (``--settings
   which the run checks;
 - ``packing``: ``packing=True`` (TRL's default "bfd" strategy): examples packed into rows of at
   most ``max_length`` tokens, ``batch_size`` rows a step, trained padding-free (so a step holds
-  several times the baseline's tokens);
+  several times the baseline's tokens; with SDPA, a flattened row of T tokens costs T x T attention);
 - ``packing_matched``: the same with ``batch_size`` cut so that a step holds about as many tokens
   as a baseline step (estimated from 1,000 sampled examples);
 - ``batch_x2``: the baseline with twice the preset's ``batch_size``;
@@ -43,7 +43,7 @@ above 0.2 the times are suspect, and a warning says so.
 
 Validity. Before training, each setting's first batch (the first ``batch_size`` rows of its prepared
 dataset, collated by its own collator) is split back into its examples, which are collated again as
-the baseline does (padding plus attention mask); the two losses of the untrained model must agree
+the baseline does (padding plus attention mask); the two losses of the stage-1 model must agree
 within ``--tolerance``. ``leak Δ`` shows what the check guards against: the loss change when the
 flattened row gets a plain causal mask, so that examples can attend to earlier ones. A setting
 that fails is marked invalid and cannot be ``best``.
