@@ -4,7 +4,9 @@
 Both decode the same test users' next-item prompts with the same trie of catalog SIDs, beam 20,
 top 10, summed log-probabilities (``length_penalty=0``). ``generate(num_beams=…)`` runs one user
 at a time here, as its ``prefix_allowed_tokens_fn`` is per sequence; it re-encodes the prompt for
-every beam. Ours batches users and encodes each prompt once, sharing its KV cache across beams.
+every beam and reorders every beam's copy of the cache at each step. Ours batches users, encodes
+each prompt once and feeds a user's beams as extra positions of that one sequence (a 4D "tree"
+attention mask), so the prompt's cache is shared by the beams and never copied.
 
     python benchmarks/bench_decode.py                     # cpu preset run, 256 users
     python benchmarks/bench_decode.py --run ci --users 64

@@ -3,11 +3,15 @@
 After ``<|sid_start|>`` the model may only choose, at each level, a code that continues some
 catalog item's SID; after the last level, ``<|sid_end|>`` follows. Every decoded SID therefore
 names a real item.
+
+Beam search here is batched over users and vectorised over beams. Each prompt is encoded once;
+the beams of one user are then fed together as extra positions of that user's single sequence,
+each attending to the prompt and to its own ancestors only (a 4D attention mask, "tree
+attention"). The prompt's KV cache is thus shared by all of a user's beams: it is never copied per
+beam, as ``generate(num_beams=…)`` does after re-encoding the prompt once per beam.
 """
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 import numpy as np
 import torch
@@ -16,49 +20,79 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from sidrec_lib.models import token_ids
 from sidrec_lib.tokens import SID_END, SID_START, SidCatalog, sid_token
 
+MASK_BUDGET = 2**26  # attention-mask entries per batch; bounds the batch in exhaustive (many-beam) search
+
 
 class SidTrie:
-    """The catalog's SIDs as token-id sequences, with the allowed next tokens of every prefix."""
+    """The catalog's SIDs as token-id sequences, as a prefix tree stored level by level.
+
+    Level ``d`` has ``nodes[d]`` prefixes of length ``d`` (one, the root, at level 0).
+    ``child[d][node, code]`` is the level-``d + 1`` prefix reached from ``node`` by ``code``, or -1
+    if no item continues that way; at the last level it is the item's row in the catalog.
+    ``level_tokens[d][code]`` is the token id of level ``d``'s ``code``.
+    """
 
     def __init__(self, catalog: SidCatalog, tokenizer: PreTrainedTokenizerBase):
         self.catalog = catalog
+        self.depth = catalog.levels
         self.start_id, self.end_id = token_ids(tokenizer, [SID_START, SID_END])
-        level_ids = [
-            np.asarray(token_ids(tokenizer, [sid_token(level, code) for code in range(size)]))
+        self.level_tokens = [
+            torch.tensor(token_ids(tokenizer, [sid_token(level, code) for code in range(size)]))
             for level, size in enumerate(catalog.level_sizes)
         ]
+        codes = catalog.codes
+        # prefix_node[:, d]: each item's prefix of length d as a node id of level d (root = 0).
+        prefix_node = np.zeros((len(catalog), self.depth + 1), dtype=np.int64)
+        for d in range(1, self.depth):
+            _, prefix_node[:, d] = np.unique(codes[:, :d], axis=0, return_inverse=True)
+        prefix_node[:, self.depth] = np.arange(len(catalog))  # full SIDs are unique: the item rows
+        self.prefix_node = prefix_node
+        self.nodes = [int(prefix_node[:, d].max()) + 1 for d in range(self.depth + 1)]
+        self.child = []
+        for d, size in enumerate(catalog.level_sizes):
+            table = torch.full((self.nodes[d], size), -1, dtype=torch.long)
+            table[prefix_node[:, d], codes[:, d]] = torch.tensor(prefix_node[:, d + 1])
+            self.child.append(table)
+        # Items under each node, to tell when excluded items use up a whole subtree.
+        self.items_under = [np.bincount(prefix_node[:, d], minlength=n) for d, n in enumerate(self.nodes)]
         self.sequences = np.stack(
-            [level_ids[level][catalog.codes[:, level]] for level in range(catalog.levels)], 1
+            [self.level_tokens[d].numpy()[codes[:, d]] for d in range(self.depth)], axis=1
         )
-        children: dict[tuple[int, ...], set[int]] = defaultdict(set)
-        for row in self.sequences.tolist():
-            for depth in range(len(row)):
-                children[tuple(row[:depth])].add(row[depth])
-        self.children = {prefix: sorted(ids) for prefix, ids in children.items()}
-        self._item_of = {tuple(row): item for row, item in zip(self.sequences.tolist(), catalog.item_ids)}
         self._row_of = {item: row for row, item in enumerate(catalog.item_ids)}
-        self.counts: dict[tuple[int, ...], int] = defaultdict(int)  # items under each prefix
-        for row in self.sequences.tolist():
-            for depth in range(1, len(row) + 1):
-                self.counts[tuple(row[:depth])] += 1
-        self.depth = catalog.levels
-
-    def blocked_prefixes(self, item_ids: list[str]) -> set[tuple[int, ...]]:
-        """Prefixes all of whose items are in ``item_ids`` (beams that could only end in excluded items)."""
-        excluded = {}
-        for item in item_ids:
-            row = self._row_of.get(item)
-            if row is not None:
-                sequence = tuple(self.sequences[row].tolist())
-                for depth in range(1, len(sequence) + 1):
-                    excluded[sequence[:depth]] = excluded.get(sequence[:depth], 0) + 1
-        return {prefix for prefix, count in excluded.items() if count == self.counts[prefix]}
+        self._item_of_tokens = {
+            tuple(row): item for row, item in zip(self.sequences.tolist(), catalog.item_ids)
+        }
+        self._code_of_token = [
+            {int(token): code for code, token in enumerate(tokens.tolist())} for tokens in self.level_tokens
+        ]
 
     def allowed(self, prefix: tuple[int, ...]) -> list[int]:
-        return self.children.get(prefix, [])
+        """Token ids that may follow ``prefix`` (token ids after ``<|sid_start|>``); [] past the end."""
+        node = 0
+        for d, token in enumerate(prefix):
+            code = self._code_of_token[d].get(token) if d < self.depth else None
+            if code is None or (node := int(self.child[d][node, code])) < 0:
+                return []
+        if len(prefix) >= self.depth:
+            return []
+        return self.level_tokens[len(prefix)][self.child[len(prefix)][node] >= 0].tolist()
 
     def item(self, sequence: tuple[int, ...]) -> str | None:
-        return self._item_of.get(tuple(sequence))
+        """The item whose SID tokens are ``sequence``, or None."""
+        return self._item_of_tokens.get(tuple(sequence))
+
+    def blocked(self, item_ids: list[str]) -> list[torch.Tensor]:
+        """Per level ``d`` = 1..depth, a bool mask over its nodes: prefixes all of whose items are in
+        ``item_ids`` (a beam there could only end in an excluded item)."""
+        rows = np.array(sorted({self._row_of[i] for i in item_ids if i in self._row_of}), dtype=np.int64)
+        masks = []
+        for d in range(1, self.depth + 1):
+            mask = np.zeros(self.nodes[d], dtype=bool)
+            if len(rows):
+                nodes, counts = np.unique(self.prefix_node[rows, d], return_counts=True)
+                mask[nodes[counts == self.items_under[d][nodes]]] = True
+            masks.append(torch.from_numpy(mask))
+        return masks
 
 
 def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -73,50 +107,9 @@ def greedy_items(
     trie: SidTrie,
     batch_size: int = 64,
 ) -> list[str]:
-    """The single most likely catalog item after each prompt (greedy over the trie).
-
-    Each prompt is followed by ``<|sid_start|>``; then one code per level is chosen among those
-    the trie allows. Prompts are left-padded and encoded once per batch; later steps reuse the
-    KV cache.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    results: list[str] = []
-    try:
-        for begin in range(0, len(prompts), batch_size):
-            batch = [p + SID_START for p in prompts[begin : begin + batch_size]]
-            enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            mask = enc.attention_mask
-            out = model(
-                input_ids=enc.input_ids,
-                attention_mask=mask,
-                position_ids=_positions(mask),
-                use_cache=True,
-                logits_to_keep=1,  # only the last position's logits are needed
-            )
-            prefixes: list[tuple[int, ...]] = [()] * len(batch)
-            for depth in range(trie.depth):
-                logits = out.logits[:, -1, :].float()
-                allowed = torch.full_like(logits, float("-inf"))
-                for row, prefix in enumerate(prefixes):
-                    allowed[row, trie.allowed(prefix)] = 0.0
-                choice = (logits + allowed).argmax(-1)
-                prefixes = [p + (int(c),) for p, c in zip(prefixes, choice.tolist())]
-                if depth == trie.depth - 1:
-                    break
-                mask = torch.cat([mask, mask.new_ones(len(batch), 1)], dim=1)
-                out = model(
-                    input_ids=choice[:, None],
-                    attention_mask=mask,
-                    position_ids=_positions(mask)[:, -1:],
-                    cache=out.cache,
-                    use_cache=True,
-                )
-            results.extend(trie.item(p) for p in prefixes)
-    finally:
-        tokenizer.padding_side = side
-    return results
+    """The single most likely catalog item after each prompt: greedy decoding over the trie."""
+    ranked = recommend(model, tokenizer, prompts, trie, k=1, beams=1, batch_size=batch_size)
+    return [row[0][0] for row in ranked]
 
 
 @torch.no_grad()
@@ -133,82 +126,94 @@ def recommend(
     """Top-``k`` catalog items after each prompt, by beam search over the trie, with log-probabilities.
 
     Every result is a distinct, real catalog item; items in ``exclude[i]`` (e.g. user i's history)
-    are never returned for prompt i. Each prompt is encoded once and its KV cache is shared by its
-    beams (copied per beam, never recomputed). Scores are the model's summed log-probabilities of
-    the SID tokens (log-softmax over the whole vocabulary, then the trie mask), as in
-    ``generate(num_beams=…, prefix_allowed_tokens_fn=…)``. ``beams >= len(catalog)`` scores every
-    item exactly.
+    are never returned for prompt i (a list is shorter than ``k`` only if fewer items remain).
+    Each prompt is encoded once and its KV cache is shared by its beams. Scores are the model's
+    summed log-probabilities of the SID tokens (log-softmax over the whole vocabulary, then the
+    trie mask), as in ``generate(num_beams=…, prefix_allowed_tokens_fn=…)``. ``beams >= len(catalog)``
+    scores every item exactly.
     """
     if k < 1 or beams < k:
         raise ValueError(f"Need 1 <= k <= beams; got k={k}, beams={beams}.")
-    model.eval()
-    device = next(model.parameters()).device
+    implementation = getattr(model.config, "_attn_implementation", "eager")
+    if implementation not in ("sdpa", "eager"):
+        raise ValueError(
+            f"Beam search shares each prompt's cache through a 4D attention mask, which the "
+            f"{implementation!r} attention does not take: load the model with attn_implementation='sdpa'."
+        )
     exclude = exclude or [[] for _ in prompts]
     if len(exclude) != len(prompts):
         raise ValueError(f"exclude has {len(exclude)} lists for {len(prompts)} prompts.")
+    model.eval()
+    # Many beams (exhaustive search) make the tree mask large: fewer users per batch then.
+    batch_size = max(1, min(batch_size, MASK_BUDGET // (beams * (256 + trie.depth * beams))))
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     results: list[list[tuple[str, float]]] = []
     try:
         for begin in range(0, len(prompts), batch_size):
             chunk = slice(begin, begin + batch_size)
-            results.extend(
-                _beam_batch(model, tokenizer, prompts[chunk], exclude[chunk], trie, k, beams, device)
-            )
+            results.extend(_beam_batch(model, tokenizer, prompts[chunk], exclude[chunk], trie, k, beams))
     finally:
         tokenizer.padding_side = side
     return results
 
 
-def _beam_batch(model, tokenizer, prompts, exclude, trie: SidTrie, k: int, beams: int, device):
-    n = len(prompts)
+def _beam_batch(model, tokenizer, prompts, exclude, trie: SidTrie, k: int, beams: int):
+    device = next(model.parameters()).device
+    boolean_mask = model.config._attn_implementation == "sdpa"
     enc = tokenizer(
         [p + SID_START for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False
-    )
-    mask = enc.attention_mask.to(device)
+    ).to(device)
+    n = len(prompts)
     out = model(
-        input_ids=enc.input_ids.to(device),
-        attention_mask=mask,
-        position_ids=_positions(mask),
+        input_ids=enc.input_ids,
+        attention_mask=enc.attention_mask,
+        position_ids=_positions(enc.attention_mask),
         use_cache=True,
         logits_to_keep=1,  # only the last position's logits are needed
     )
-    log_probs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # (n, V)
-    blocked = [trie.blocked_prefixes(items) for items in exclude]
+    cache, last_position = out.cache, _positions(enc.attention_mask)[:, -1]
+    log_probs = torch.log_softmax(out.logits.float(), dim=-1)  # (n, beams so far = 1, V)
+    blocked = [torch.stack(levels).to(device) for levels in zip(*map(trie.blocked, exclude))]
 
-    # Each user's live beams: (prefix, score); start with the empty prefix.
-    live: list[list[tuple[tuple[int, ...], float]]] = [[((), 0.0)] for _ in range(n)]
-    cache, rows_of_user = out.cache, [[u] for u in range(n)]  # cache row of each live beam
-    for depth in range(trie.depth):
-        step_scores = log_probs.cpu().numpy()
-        candidates: list[list[tuple[float, int, tuple[int, ...]]]] = []
-        for user in range(n):
-            options = []
-            for beam, (prefix, score) in enumerate(live[user]):
-                row = rows_of_user[user][beam]
-                for token in trie.allowed(prefix):
-                    extended = prefix + (token,)
-                    if extended not in blocked[user]:
-                        options.append((score + float(step_scores[row, token]), row, extended))
-            options.sort(key=lambda option: -option[0])
-            candidates.append(options[:beams])
-        if depth == trie.depth - 1 or not any(candidates):
+    # kv_visible: which cached positions each live beam attends to (the prompt, its ancestors).
+    kv_visible = enc.attention_mask.bool()[:, None, :]  # (n, beams, kv length)
+    node = torch.zeros(n, 1, dtype=torch.long, device=device)  # each beam's trie node
+    score = torch.zeros(n, 1, device=device)
+    for d in range(trie.depth):
+        child = trie.child[d].to(device)[node]  # (n, beams, codes)
+        step = log_probs[..., trie.level_tokens[d].to(device)]  # (n, beams, codes)
+        banned = (child < 0) | blocked[d].gather(1, child.clamp(min=0).flatten(1)).view_as(child)
+        candidates = (score[..., None] + step).masked_fill(banned, float("-inf")).flatten(1)
+        live = int(torch.isfinite(candidates).sum(1).max())
+        width = max(1, min(beams, live))
+        score, pick = candidates.topk(width, dim=1)  # sorted, best first
+        parent, code = pick // step.shape[-1], pick % step.shape[-1]
+        node = child.flatten(1).gather(1, pick)
+        if d == trie.depth - 1:
             break
-        # Gather the chosen beams' cache rows (the prompt cache is copied, never re-encoded).
-        order = [row for options in candidates for _, row, _ in options]
-        tokens = [prefix[-1] for options in candidates for _, _, prefix in options]
-        cache.reorder_cache(torch.tensor(order, dtype=torch.long, device=device))
-        mask = torch.cat([mask[order], mask.new_ones(len(order), 1)], dim=1)
+        # Feed the chosen tokens: one position per beam, seeing the prompt, its ancestors and itself.
+        inherited = kv_visible.gather(1, parent[..., None].expand(-1, -1, kv_visible.shape[-1]))
+        itself = torch.eye(width, dtype=torch.bool, device=device).expand(n, -1, -1)
+        kv_visible = torch.cat([inherited, itself], dim=2)
+        mask = kv_visible[:, None] if boolean_mask else _additive(kv_visible[:, None], model.dtype)
         out = model(
-            input_ids=torch.tensor(tokens, device=device)[:, None],
+            input_ids=trie.level_tokens[d].to(device)[code],
             attention_mask=mask,
-            position_ids=_positions(mask)[:, -1:],
+            position_ids=(last_position + 1 + d)[:, None].expand(-1, width),
             cache=cache,
             use_cache=True,
         )
-        cache, log_probs = out.cache, torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        live, rows_of_user, offset = [], [], 0
-        for options in candidates:
-            live.append([(prefix, score) for score, _, prefix in options])
-            rows_of_user.append(list(range(offset, offset + len(options))))
-            offset += len(options)
-    return [[(trie.item(prefix), score) for score, _, prefix in options[:k]] for options in candidates]
+        cache, log_probs = out.cache, torch.log_softmax(out.logits.float(), dim=-1)
+
+    items, scores = node.tolist(), score.tolist()
+    return [
+        [(trie.catalog.item_ids[i], s) for i, s in zip(row_items, row_scores) if s != float("-inf")][:k]
+        for row_items, row_scores in zip(items, scores)
+    ]
+
+
+def _additive(visible: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean attention mask as the additive float mask eager attention expects."""
+    return torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill(
+        ~visible, torch.finfo(dtype).min
+    )

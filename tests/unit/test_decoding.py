@@ -91,3 +91,36 @@ def test_exact_mode_scores_every_item(base):
     truth = sorted(scores, key=scores.get, reverse=True)
     assert [item for item, _ in ranked] == truth
     assert [s for _, s in ranked] == pytest.approx([scores[i] for i in truth], abs=1e-4)
+
+
+def test_eager_and_sdpa_attention_agree(base):
+    """The tree mask is boolean for SDPA and additive for eager attention: both give the same ranking."""
+    tokenizer = copy.deepcopy(base[0])
+    catalog = random_catalog(5, 40, 3, 4)
+    torch.manual_seed(1)
+    model = build_scratch_model(tokenizer, base[1])
+    spread_new_rows(model, add_sid_tokens(model, tokenizer, catalog.tokens()), 1)
+    trie = SidTrie(catalog, tokenizer)
+    prompts = ["user asks about item 3", "user asks about item 12 and its colour red"]
+    ranked = {}
+    for implementation in ("sdpa", "eager"):
+        model.set_attn_implementation(implementation)
+        ranked[implementation] = recommend(model, tokenizer, prompts, trie, k=8, beams=10, batch_size=2)
+    for ours, eager in zip(ranked["sdpa"], ranked["eager"]):
+        assert [item for item, _ in ours] == [item for item, _ in eager]
+        assert [s for _, s in ours] == pytest.approx([s for _, s in eager], abs=1e-4)
+
+
+def test_trie_walks_and_blocks(base):
+    tokenizer = copy.deepcopy(base[0])
+    catalog = random_catalog(7, 25, 2, 3)
+    add_sid_tokens(build_scratch_model(tokenizer, base[1]), tokenizer, catalog.tokens())
+    trie = SidTrie(catalog, tokenizer)
+    for item in catalog.item_ids:
+        tokens = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(catalog.sid(item)))[1:-1]
+        assert all(tokens[d] in trie.allowed(tuple(tokens[:d])) for d in range(trie.depth))
+        assert trie.item(tuple(tokens)) == item and trie.allowed(tuple(tokens)) == []
+    # Excluding every item under one first-level code blocks that code's node.
+    first = catalog.codes[:, 0] == catalog.codes[0, 0]
+    blocked = trie.blocked([catalog.item_ids[i] for i in np.flatnonzero(first)])
+    assert blocked[0].sum() == 1 and blocked[-1].sum() == first.sum()
