@@ -6,13 +6,12 @@ Every setting trains the same thing as ``sidrec_lib.train.train_stage2``: the st
 ``sidrec_lib.train.run_sft`` (TRL's ``SFTTrainer``), from the preset's ``stage2`` ``TrainConfig``
 with ``max_steps`` set to ``--warmup`` + ``--steps``. The settings (``--settings``, comma list):
 
-- ``baseline``: the preset as it is: each batch padded to its longest example;
-- ``padding_free``: ``padding_free=True``: the batch is flattened into one row and ``position_ids``
-  restart at 0 for each example; with SDPA attention, transformers builds a block-diagonal causal
-  mask from those ``position_ids`` (TRL documents padding-free for FlashAttention only). ``run_sft``
-  is called with ``max_length=None`` here, because TRL refuses ``padding_free`` without packing when
-  ``max_length`` is set; that is only equivalent when no example is longer than ``max_length``,
-  which the run checks;
+- ``baseline``: the preset with ``padding_free=False``: each batch padded to its longest example;
+- ``padding_free``: ``padding_free=True`` (the ``cpu`` preset's choice): the batch is flattened into
+  one row and ``position_ids`` restart at 0 for each example; with SDPA attention, transformers
+  builds a block-diagonal causal mask from those ``position_ids`` (TRL documents padding-free for
+  FlashAttention only). TRL does not truncate then, so ``run_sft`` refuses any example longer than
+  ``max_length``;
 - ``packing``: ``packing=True`` (TRL's default "bfd" strategy): examples packed into rows of at
   most ``max_length`` tokens, ``batch_size`` rows a step, trained padding-free (so a step holds
   several times the baseline's tokens; with SDPA, a flattened row of T tokens costs T x T attention);
@@ -85,35 +84,36 @@ REQUIRED_STEPS = ("01_prepare", "03_semantic_ids", "04_vocabulary")
 
 @dataclass(frozen=True)
 class Setting:
-    """One way to train: TrainConfig fields, extra SFTConfig fields, and run_sft's max_length."""
+    """One way to train: TrainConfig fields and extra SFTConfig fields."""
 
     what: str
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields changed from the preset
     sft: dict[str, Any] = field(default_factory=dict)  # SFTConfig fields run_sft does not expose
-    no_max_length: bool = False  # call run_sft with max_length=None (TRL's rule for padding-free)
     matched_rows: bool = False  # packing: batch_size chosen to hold about a baseline step's tokens
     batch_factor: int = 1  # batch_size = this x the preset's
 
 
 SETTINGS: dict[str, Setting] = {
-    "baseline": Setting("pad each batch to its longest example (the preset's stage 2)"),
+    "baseline": Setting("pad each batch to its longest example", train={"padding_free": False}),
     "padding_free": Setting(
         "padding_free=True: one flattened row per batch, position_ids mark the examples",
         train={"padding_free": True},
-        no_max_length=True,
     ),
     "packing": Setting(
         "packing=True (bfd): rows of up to max_length tokens, batch_size rows per step, padding-free",
-        train={"packing": True},
+        train={"packing": True, "padding_free": False},
     ),
     "packing_matched": Setting(
         "packing=True (bfd) with batch_size cut to about a baseline step's tokens",
-        train={"packing": True},
+        train={"packing": True, "padding_free": False},
         matched_rows=True,
     ),
-    "batch_x2": Setting("twice the preset's batch_size, padded as the baseline", batch_factor=2),
+    "batch_x2": Setting(
+        "twice the preset's batch_size, padded as the baseline", train={"padding_free": False}, batch_factor=2
+    ),
     "group_by_length": Setting(
         "train_sampling_strategy='group_by_length': batches of similar lengths, padded",
+        train={"padding_free": False},
         sft={"train_sampling_strategy": "group_by_length"},
     ),
 }
@@ -342,7 +342,7 @@ def run_setting(
                 datasets.Dataset.from_dict({"messages": messages}),
                 cfg,
                 Path(output_dir),
-                max_length=None if setting.no_max_length else config.model.max_length,
+                max_length=config.model.max_length,
                 assistant_only=True,
                 resume=False,
             )
@@ -391,8 +391,6 @@ def summarize(name: str, r: dict[str, Any], args, max_length: int) -> dict[str, 
     reasons = []
     if not delta <= args.tolerance:
         reasons.append(f"first-batch loss differs from the padded one by {delta:.2e} > {args.tolerance:g}")
-    if r.get("max_example_tokens", 0) > max_length and SETTINGS[name].no_max_length:
-        reasons.append(f"examples up to {r['max_example_tokens']} tokens were not truncated to {max_length}")
     return {
         "name": name,
         "valid": not reasons,

@@ -49,7 +49,9 @@ def step_params(preset: Preset, step: str) -> dict[str, Any]:
         return {"semantic_ids": preset.to_dict()["semantic_ids"]}
     if step == "04_vocabulary":
         values = preset.to_dict()
-        return {"model": values["model"], "stage1": values["stage1"], "max_history": preset.tasks.max_history}
+        corpus_fields = ("sequence_history", "sequence_repeats", "fact_repeats")  # the stage-1 corpus
+        corpus = {key: values["tasks"][key] for key in corpus_fields}
+        return {"model": values["model"], "stage1": values["stage1"], "corpus": corpus}
     if step == "05_sft":
         return {"tasks": preset.to_dict()["tasks"], "stage2": preset.to_dict()["stage2"]}
     if step == "06_evaluate":

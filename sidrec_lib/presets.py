@@ -81,14 +81,19 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """The stage-2 task mix (notebook 05), built from the train split only."""
+    """Training data of both stages, built from the train split only: the stage-2 task mix
+    (notebook 05) and the users' sequences in the stage-1 corpus (notebook 04)."""
 
     max_history: int = 20
     next_item_per_user: int = 8
-    requests_per_user: int = 2
+    requests_per_user: int = 2  # for a value the user's next item has (the target: that item)
+    steer_requests_per_user: int = 2  # for any value; the target: the holder that best fits the history
     requests_without_history: int = 2000
     explanations: int = 1000
     id_tasks_per_item: int = 1
+    sequence_history: int = 50  # stage 1: items per user sequence (the most recent)
+    sequence_repeats: int = 1  # stage 1: copies of each user sequence
+    fact_repeats: int = 0  # stage 1: copies of each item's "title + attribute values → SID" line
     seed: int = 0
 
 
@@ -130,7 +135,7 @@ class EvalConfig:
     sasrec_hidden: int = 64
     sasrec_epochs: int = 200
     sasrec_patience: int = 5
-    batch_size: int = 16  # users decoded together (smaller batches keep the copied KV caches in CPU cache)
+    batch_size: int = 16  # users decoded together
     seed: int = 0
 
 
@@ -165,16 +170,31 @@ PRESETS: dict[str, Preset] = {
         model=ModelConfig(
             tokenizer_vocab=1500, hidden_size=64, layers=2, heads=2, kv_heads=1, intermediate_size=192
         ),
-        stage1=TrainConfig(max_steps=150, batch_size=16, learning_rate=3e-3, logging_steps=10, save_steps=50),
+        stage1=TrainConfig(
+            max_steps=150,
+            batch_size=16,
+            learning_rate=3e-3,
+            padding_free=True,
+            logging_steps=10,
+            save_steps=50,
+        ),
         tasks=TaskConfig(
             max_history=10,
             next_item_per_user=3,
             requests_per_user=1,
-            requests_without_history=300,
+            steer_requests_per_user=1,
+            requests_without_history=600,
             explanations=100,
+            sequence_repeats=2,
+            fact_repeats=2,
         ),
         stage2=TrainConfig(
-            max_steps=200, batch_size=16, learning_rate=2e-3, logging_steps=10, save_steps=100
+            max_steps=200,
+            batch_size=16,
+            learning_rate=2e-3,
+            padding_free=True,
+            logging_steps=10,
+            save_steps=100,
         ),
         evaluate=EvalConfig(
             users=300, history_choices=(10,), bootstrap=200, steer_per_attribute=20, sasrec_epochs=30
@@ -189,16 +209,19 @@ PRESETS: dict[str, Preset] = {
         model=ModelConfig(
             tokenizer_vocab=3000, hidden_size=128, layers=3, heads=4, kv_heads=2, intermediate_size=384
         ),
-        # Sized so that the whole course stays under 30 minutes on 2 CPU cores.
-        stage1=TrainConfig(epochs=1, batch_size=16, learning_rate=2e-3),
+        # Sized so that the whole course takes about half an hour on 2 CPU cores.
+        stage1=TrainConfig(epochs=1, batch_size=16, learning_rate=2e-3, padding_free=True),
         tasks=TaskConfig(
             max_history=10,
             next_item_per_user=4,
             requests_per_user=1,
-            requests_without_history=1000,
+            steer_requests_per_user=2,
+            requests_without_history=5000,
             explanations=500,
+            sequence_repeats=10,  # tuned on valid: 20 copies memorise the train sequences
+            fact_repeats=5,
         ),
-        stage2=TrainConfig(epochs=1, batch_size=16, learning_rate=1e-3),
+        stage2=TrainConfig(epochs=1, batch_size=16, learning_rate=1e-3, padding_free=True),
         evaluate=EvalConfig(users=2000, history_choices=(5, 10)),
     ),
     # Real models from the hub on Amazon Reviews 2023 Video_Games, one GPU.
@@ -248,4 +271,32 @@ def _override(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
         value = _override(current, rest, value, full_key)
     elif dataclasses.is_dataclass(current):
         raise ValueError(f"Preset field {full_key!r} is a section; override one of its fields instead.")
+    else:
+        value = _as_type_of(current, value, full_key)
     return dataclasses.replace(obj, **{head: value})
+
+
+def _as_type_of(current: Any, value: Any, full_key: str) -> Any:
+    """``value`` as the type of the field's ``current`` value ("3e-3" → 0.003; [5, 10] → (5, 10)), or
+    a clear error. A field that is None now (e.g. ``embed.prompt``) takes a string or None."""
+    kind = type(current)
+    if current is None or value is None:
+        if value is None or isinstance(value, str):
+            return value
+        raise ValueError(f"Preset field {full_key!r} expects text or null, not {value!r}.")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is tuple:
+        if isinstance(value, list | tuple):
+            return tuple(value)
+    elif kind in (int, float):
+        try:
+            converted = None if isinstance(value, bool) else kind(value)
+        except (TypeError, ValueError):
+            converted = None
+        if converted is not None and (kind is float or float(converted) == float(value)):
+            return converted
+    elif isinstance(value, kind):
+        return value
+    raise ValueError(f"Preset field {full_key!r} expects {kind.__name__} (like {current!r}), not {value!r}.")

@@ -32,14 +32,16 @@ def build_requests(
     phrasings: dict,
     per_attribute: int = 100,
     seed: int = 0,
+    split: str = "test",
 ) -> pd.DataFrame:
     """Up to ``per_attribute`` requests of each kind per attribute, from held-out phrasings.
 
-    Columns: kind, attribute, value, user_id (None for ``catalog``), history, target (test item for
-    ``oracle``, else None), request (the words asked for, no history).
+    Users, histories and ``oracle`` targets come from ``split`` ("valid" to tune, "test" to report).
+    Columns: kind, attribute, value, user_id (None for ``catalog``), history, target (the split's
+    next item for ``oracle``, else None), request (the words asked for, no history).
     """
     rng = np.random.default_rng(seed)
-    test = prepared.examples("test").set_index("user_id")
+    test = prepared.examples(split).set_index("user_id")
     values_of = steerable.groupby("item_id")[["attribute", "value", "text"]].apply(
         lambda t: list(t.itertuples(index=False))
     )
@@ -92,11 +94,17 @@ def attribute_precision(
 def score(
     requests: pd.DataFrame, lists: Sequence[Sequence[str]], steerable: pd.DataFrame, k: int = 10
 ) -> pd.DataFrame:
-    """Per (attribute, kind): requests, attribute precision@k, share of full lists, ``oracle`` NDCG@k."""
+    """Per (attribute, kind): requests, attribute precision@k, its ceiling, share of full lists,
+    ``oracle`` NDCG@k.
+
+    The ceiling is the precision@k of a perfect list: below 1 where fewer than ``k`` items outside
+    the history hold the value (a franchise of five games).
+    """
     holders_of = steerable.groupby(["attribute", "value"]).item_id.apply(set)
     holders = [holders_of[(a, v)] for a, v in zip(requests.attribute, requests.value)]
     frame = requests[["kind", "attribute"]].copy()
     frame["precision"] = attribute_precision(lists, holders, k)
+    frame["ceiling"] = [min(k, len(held - set(h))) / k for held, h in zip(holders, requests.history)]
     frame["full_list"] = [len([i for i in items if i is not None]) >= k for items in lists]
     oracle = (requests.kind == "oracle").to_numpy()
     frame["ndcg"] = np.nan
@@ -106,10 +114,13 @@ def score(
     table = frame.groupby(["attribute", "kind"], sort=False).agg(
         requests=("precision", "size"),
         precision=("precision", "mean"),
+        ceiling=("ceiling", "mean"),
         full_lists=("full_list", "mean"),
         ndcg=("ndcg", "mean"),
     )
-    return table.rename(columns={"precision": f"precision@{k}", "ndcg": f"ndcg@{k}"})
+    return table.rename(
+        columns={"precision": f"precision@{k}", "ceiling": f"ceiling@{k}", "ndcg": f"ndcg@{k}"}
+    )
 
 
 def holder_mask(requests: pd.DataFrame, steerable: pd.DataFrame, item_ids: list[str]) -> np.ndarray:

@@ -8,7 +8,11 @@ assistant answers every recommendation with exactly one SID (ranked lists come f
 
 - ``next_item``: a user's history → the next item;
 - ``sid_to_title`` / ``title_to_sid``: an item's SID ↔ its title (and attributes);
-- ``request``: a request in plain words for an attribute value ("a horror game"), with or without history;
+- ``request``: a request in plain words for an attribute value ("a horror game"), with or without
+  history; with history, the value is one the user's next item has and the target is that item;
+- ``steer``: a history and a request for any value; the target is the item holding it that shares the
+  most attribute values with the user's recent items, so that the request, not the history alone,
+  decides what comes back;
 - ``explain``: why an item fits a history, answered from the attribute values they share.
 
 Everything comes from the TRAIN split: a user's last two items (valid and test) never appear in that
@@ -50,7 +54,7 @@ PHRASINGS_PATH = Path(__file__).resolve().parents[1] / "data" / "prompts" / "phr
 REQUIRED_PHRASINGS = (
     "next_item", "sid_to_title", "title_to_sid", "explain", "with_history", "requests", "explanations",
 )  # fmt: skip
-TASKS = ("next_item", "sid_to_title", "title_to_sid", "request", "explain")
+TASKS = ("next_item", "sid_to_title", "title_to_sid", "request", "steer", "explain")
 COLUMNS = ["task", "user_id", "attribute", "value", "target_item", "messages"]
 OPTIONAL_COLUMNS = ("user_id", "attribute", "value")  # object dtype, so that "none" stays None (not NaN)
 
@@ -187,10 +191,11 @@ def item_facts(prepared: PreparedData, steerable: pd.DataFrame) -> dict[str, dic
 
 
 def format_history(item_ids: list[str], catalog: SidCatalog, max_history: int) -> str:
-    """The most recent ``max_history`` items' SIDs, oldest first, joined with ", "."""
+    """The most recent ``max_history`` items' SIDs, oldest first, separated by spaces (the SID
+    markers already delimit items; one token between them keeps prompts short)."""
     if max_history < 1:
         raise ValueError(f"max_history must be at least 1, not {max_history}.")
-    return ", ".join(catalog.sid(item) for item in list(item_ids)[-max_history:])
+    return " ".join(catalog.sid(item) for item in list(item_ids)[-max_history:])
 
 
 def describe_item(title: str, facts: dict[str, list[str]]) -> str:
@@ -274,12 +279,24 @@ def _train_popularity(prepared: PreparedData) -> pd.Series:
 
 
 def stage1_corpus(
-    prepared: PreparedData, catalog: SidCatalog, texts: list[str], max_history: int, seed: int = 0
+    prepared: PreparedData,
+    catalog: SidCatalog,
+    texts: list[str],
+    max_history: int,
+    seed: int = 0,
+    sequence_repeats: int = 1,
+    facts: dict[str, dict[str, list[str]]] | None = None,
+    fact_repeats: int = 0,
 ) -> list[str]:
     """Plain-text documents for stage 1 (teaching the new tokens), shuffled by ``seed``.
 
     For every item "{item text}\\nID: {sid}" and "{sid} is {title}." (``texts`` in the row order of
-    ``prepared.items``); for every user the SIDs of their last ``max_history`` TRAIN items, joined by " ".
+    ``prepared.items``), plus ``fact_repeats`` copies of its title and attribute values (``facts``,
+    see :func:`item_facts`) followed by "\\nID: {sid}": short documents that tie the words a request
+    uses to the item's SID. For every user, ``sequence_repeats`` times, the SIDs of their last
+    ``max_history`` TRAIN items as :func:`format_history` writes them. Every token of a sequence is a
+    next-item prediction, so these documents teach what follows what far more cheaply per example
+    than stage 2's single-answer turns.
     """
     if len(texts) != len(prepared.items):
         raise ValueError(f"Need one text per item: got {len(texts)} texts for {len(prepared.items)} items.")
@@ -288,9 +305,12 @@ def stage1_corpus(
     for item, title, text in zip(prepared.items.item_id, prepared.items.title, texts, strict=True):
         sid = catalog.sid(item)
         documents += [f"{text}\nID: {sid}", f"{sid} is {title}."]
+        if fact_repeats:
+            described = describe_item(title, (facts or {}).get(item, {}))
+            documents += [f"{described}\nID: {sid}"] * fact_repeats
     for _, items in _train_sequences(prepared):
         if items:
-            documents.append(" ".join(catalog.sid(item) for item in items[-max_history:]))
+            documents += [format_history(items, catalog, max_history)] * sequence_repeats
     order = np.random.default_rng(seed).permutation(len(documents))
     return [documents[i] for i in order]
 
@@ -384,6 +404,73 @@ def _requests_with_history(users, catalog, steerable, phrasings, config, rng) ->
     return rows
 
 
+def _value_choices(steerable: pd.DataFrame) -> dict[str, tuple[list[str], list[str], np.ndarray]]:
+    """attribute → (values, their request texts, weights ∝ items holding each value)."""
+    choices = {}
+    for attribute, table in steerable.groupby("attribute", sort=True):
+        held = table.groupby("value", sort=True).item_id.nunique()
+        texts = table.drop_duplicates("value").set_index("value").text.reindex(held.index)
+        choices[attribute] = (held.index.tolist(), texts.tolist(), (held / held.sum()).to_numpy())
+    return choices
+
+
+def _steer_requests(
+    users, held_out, catalog, steerable, facts, popularity, phrasings, config, rng
+) -> list[dict]:
+    """Per user, ``steer_requests_per_user`` requests for a value drawn as the benchmark draws them
+    (attribute uniformly, value by how many items hold it), at a random train position t ≥ 1.
+
+    The target is the item holding the value, outside the history s[:t] and the user's ``held_out``
+    (valid and test) items, that shares the most attribute values with the user's last three items
+    (ties: the more popular in train), so the answer follows the request and stays close to the
+    user's taste.
+    """
+    choices = _value_choices(steerable)
+    attributes = sorted(choices)
+    if not attributes:
+        return []
+    item_ids = catalog.item_ids
+    row_of = {item: row for row, item in enumerate(item_ids)}
+    fact_index: dict[tuple[str, str], int] = {}
+    pairs = [
+        (row_of[item], fact_index.setdefault((attribute, value), len(fact_index)))
+        for item, by_attribute in facts.items()
+        if item in row_of
+        for attribute, values in by_attribute.items()
+        for value in values
+    ]
+    fact_matrix = np.zeros((len(item_ids), len(fact_index)), dtype=np.float32)
+    fact_matrix[tuple(np.array(pairs).T)] = 1.0
+    pop = popularity.reindex(item_ids).fillna(0).to_numpy(dtype=float)
+    tie_break = pop / (pop.max() + 1.0)  # < 1: popularity only orders items with equal overlap
+    holders = {
+        key: np.array([row_of[item] for item in group.item_id], dtype=np.int64)
+        for key, group in steerable.groupby(["attribute", "value"])
+    }
+    wrappers = phrasings["with_history"]["train"]
+    rows = []
+    for user, seq in users:
+        if len(seq) < 2:
+            continue
+        for t in rng.integers(1, len(seq), size=config.steer_requests_per_user).tolist():
+            attribute = _pick(rng, attributes)
+            values, texts, weights = choices[attribute]
+            v = int(rng.choice(len(values), p=weights))
+            seen = np.array([row_of[item] for item in seq[:t]])
+            hidden = [row_of[item] for item in held_out[user]]
+            candidates = np.setdiff1d(holders[(attribute, values[v])], np.concatenate([seen, hidden]))
+            if not len(candidates):
+                continue
+            taste = fact_matrix[seen[-3:]].sum(0)
+            fit = fact_matrix[candidates] @ taste + tie_break[candidates]
+            target = item_ids[int(candidates[int(np.argmax(fit))])]
+            history = format_history(seq[:t], catalog, config.max_history)
+            request = _request_text(rng, phrasings, attribute, texts[v])
+            prompt = _pick(rng, wrappers).format(history=history, request=request)
+            rows.append(_row("steer", user, attribute, values[v], target, prompt, catalog.sid(target)))
+    return rows
+
+
 def _requests_without_history(catalog, steerable, popularity, phrasings, config, rng) -> list[dict]:
     """``requests_without_history`` requests with no history: attribute uniformly, value weighted by its
     items' train interactions, target an item holding the value, drawn by train popularity."""
@@ -444,17 +531,21 @@ def task_mix(
     """
     _check_catalog(prepared, catalog)
     users = _train_sequences(prepared)
+    held_out = {
+        user: list(items)[-2:] for user, items in zip(prepared.sequences.user_id, prepared.sequences.item_ids)
+    }
     steerable = steerable_attributes(prepared, phrasings)
     facts = item_facts(prepared, steerable)
     titles = dict(zip(prepared.items.item_id, prepared.items.title, strict=True))
     popularity = _train_popularity(prepared)
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(6)]
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(7)]
     rows = [
         *_next_item_examples(users, catalog, phrasings, config, rngs[0]),
         *_id_examples(prepared, catalog, facts, phrasings, config, rngs[1]),
         *_requests_with_history(users, catalog, steerable, phrasings, config, rngs[2]),
         *_requests_without_history(catalog, steerable, popularity, phrasings, config, rngs[3]),
         *_explain_examples(users, catalog, facts, titles, phrasings, config, rngs[4]),
+        *_steer_requests(users, held_out, catalog, steerable, facts, popularity, phrasings, config, rngs[6]),
     ]
     frame = pd.DataFrame(
         {

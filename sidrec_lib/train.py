@@ -42,7 +42,7 @@ from sidrec_lib.embeddings import item_texts
 from sidrec_lib.models import add_sid_tokens, build_scratch_model, load_pretrained, train_tokenizer
 from sidrec_lib.prepare import PreparedData
 from sidrec_lib.presets import Preset, TrainConfig
-from sidrec_lib.tasks import load_phrasings, stage1_corpus, task_mix
+from sidrec_lib.tasks import item_facts, load_phrasings, stage1_corpus, steerable_attributes, task_mix
 from sidrec_lib.tokens import SidCatalog
 
 PROBE_ITEMS = 200
@@ -107,6 +107,22 @@ def title_probe(
     return {"items": len(rows), "accuracy": float(hits.mean()), "rows": rows.tolist(), "hits": hits.tolist()}
 
 
+def stage1_documents(
+    config: Preset, prepared: PreparedData, catalog: SidCatalog, texts: list[str]
+) -> list[str]:
+    """The stage-1 corpus of a run, as :func:`train_stage1` trains on it."""
+    return stage1_corpus(
+        prepared,
+        catalog,
+        texts,
+        config.tasks.sequence_history,
+        seed=config.stage1.seed,
+        sequence_repeats=config.tasks.sequence_repeats,
+        facts=item_facts(prepared, steerable_attributes(prepared, load_phrasings())),
+        fact_repeats=config.tasks.fact_repeats,
+    )
+
+
 def train_stage1(config: Preset, run: Run, resume: bool = True) -> Path:
     state = PartialState()
     prepared = PreparedData.load(run.require("01_prepare", config))
@@ -127,7 +143,7 @@ def train_stage1(config: Preset, run: Run, resume: bool = True) -> Path:
     trie = SidTrie(catalog, tokenizer)
     probe_before = title_probe(model, tokenizer, trie, prepared, texts, config.stage1.seed)
 
-    corpus = stage1_corpus(prepared, catalog, texts, config.tasks.max_history, seed=config.stage1.seed)
+    corpus = stage1_documents(config, prepared, catalog, texts)
     if config.model.pretrained:
         if config.stage1.weight_decay:
             raise ValueError(
@@ -288,6 +304,14 @@ def run_sft(
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
     )
+    if cfg.padding_free and not cfg.packing:  # TRL does not truncate then: refuse any example too long
+        longest = max(len(ids) for ids in trainer.train_dataset["input_ids"])
+        if longest > max_length:
+            raise ValueError(
+                f"An example has {longest} tokens, more than max_length={max_length}, and padding-free "
+                "training does not truncate: raise model.max_length, shorten the examples (e.g. "
+                "tasks.max_history), or set packing=True."
+            )
     last = _last_checkpoint(output_dir) if resume else None
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     return trainer, int(last.name.split("-")[1]) if last else 0
@@ -308,7 +332,7 @@ def _sft_config(cfg: TrainConfig, output_dir: Path, max_length: int, assistant_o
         bf16=cfg.bf16 and torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),
         gradient_checkpointing=False,  # TRL turns it on by default; it only slows small models
-        max_length=max_length,
+        max_length=None if cfg.padding_free and not cfg.packing else max_length,  # checked in run_sft
         packing=cfg.packing,
         padding_free=cfg.padding_free,
         assistant_only_loss=assistant_only,

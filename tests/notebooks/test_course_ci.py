@@ -91,7 +91,14 @@ def test_04_vocabulary(course):
 
 def test_05_sft(course):
     m = metrics(course[0], "05_sft")
-    assert set(m["task_counts"]) == {"next_item", "sid_to_title", "title_to_sid", "request", "explain"}
+    assert set(m["task_counts"]) == {
+        "next_item",
+        "sid_to_title",
+        "title_to_sid",
+        "request",
+        "steer",
+        "explain",
+    }
     assert m["final_loss"] < 0.8 * m["first_loss"]
     model_dir = course[0] / "05_sft" / "model"
     assert (model_dir / "README.md").is_file()
@@ -119,7 +126,7 @@ def test_06_evaluate(course):
     attributes = {key.split("|")[1] for key in m["steering"]}
     assert kinds == {"catalog", "history", "oracle"}
     assert attributes == {"platform", "genre", "franchise", "price_tier", "multiplayer"}
-    assert all(0 <= row["precision@10"] <= 1 for row in m["steering"].values())
+    assert all(0 <= row["precision@10"] <= row["ceiling@10"] <= 1 for row in m["steering"].values())
     summary = (course[0] / "summary.md").read_text()
     assert "## 06_evaluate" in summary and "test_metrics.png" in summary
 

@@ -19,6 +19,29 @@ def test_overrides_and_their_errors():
         get_preset("ci", {"prepare": 3})
 
 
+def test_override_values_take_the_fields_types():
+    preset = get_preset(
+        "ci",
+        {
+            "stage1.learning_rate": "3e-3",  # YAML 1.1 reads 3e-3 as text
+            "stage2.epochs": 2,
+            "evaluate.history_choices": [5, 20],
+            "embed.prompt": "query: ",
+        },
+    )
+    assert preset.stage1.learning_rate == 0.003 and isinstance(preset.stage2.epochs, float)
+    assert preset.evaluate.history_choices == (5, 20) and preset.embed.prompt == "query: "
+    for key, value in [
+        ("stage1.learning_rate", "fast"),
+        ("stage1.batch_size", 2.5),
+        ("stage1.padding_free", "yes please"),
+        ("semantic_ids.codes", True),
+        ("model.base", 3),
+    ]:
+        with pytest.raises(ValueError, match=f"Preset field '{key}' expects"):
+            get_preset("ci", {key: value})
+
+
 def test_run_names():
     assert default_run_name(get_preset("ci")) == "ci"
     assert default_run_name(get_preset("ci", {"dataset": "../shared/data/amazon18-industrial/"})) == (

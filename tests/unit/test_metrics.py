@@ -65,3 +65,8 @@ def test_steering_scores_by_hand():
         (1.0 + 0.0) / 2
     )  # d first; b not in top 2
     assert table.loc[("genre", "oracle"), "requests"] == 2
+    # u1 asks for racing with no racing game bought: both holders are left (ceiling 1); u2 asks for
+    # rpg with neither bought (1); the catalog request too (1). Hiding "b" from u2 halves its ceiling.
+    assert table["ceiling@2"].tolist() == [1.0, 1.0]
+    requests.at[2, "history"] = ["b"]
+    assert score(requests, lists, steerable, k=2).loc[("genre", "oracle"), "ceiling@2"] == 0.75

@@ -18,6 +18,7 @@ from sidrec_lib.tasks import (
     describe_item,
     explain_answer,
     format_history,
+    item_facts,
     load_phrasings,
     stage1_corpus,
     steerable_attributes,
@@ -29,7 +30,7 @@ from sidrec_lib.tokens import SidCatalog
 CONFIG = TaskConfig(
     max_history=6, next_item_per_user=3, requests_per_user=2, requests_without_history=150, explanations=120
 )
-RECOMMENDING = ("next_item", "title_to_sid", "request")
+RECOMMENDING = ("next_item", "title_to_sid", "request", "steer")
 
 
 def fake_catalog(item_ids, seed=0) -> SidCatalog:
@@ -122,12 +123,14 @@ def test_no_valid_or_test_item_reaches_a_users_examples(store, mix):
     }
     train = train_sequences(prepared)
     with_user = mix[mix.user_id.notna()]
-    assert set(with_user.task) == {"next_item", "request", "explain"}
+    assert set(with_user.task) == {"next_item", "request", "steer", "explain"}
     for row in with_user.itertuples():
         prompt, answer = turns(row)
         named = set(catalog.items_in(prompt)) | set(catalog.items_in(answer)) | {row.target_item}
         assert not named & last_two[row.user_id], row
-        assert named <= set(train[row.user_id])
+        # A request for any value may be answered by an item the user never bought; all else is theirs.
+        shown = named - {row.target_item} if row.task == "steer" else named
+        assert shown <= set(train[row.user_id])
 
 
 def test_histories_are_the_items_just_before_the_target(store, mix):
@@ -151,7 +154,7 @@ def test_prompts_use_only_train_phrasings(store, mix, phrasings):
     for row in mix.itertuples():
         prompt, _ = turns(row)
         assert not [f for f in fragments if f in prompt], prompt
-        if row.task == "request":
+        if row.task in ("request", "steer"):
             request = alternatives(requests[row.attribute]["train"])
             pattern = (
                 alternatives(phrasings["with_history"]["train"], request=request) if row.user_id else request
@@ -176,17 +179,52 @@ def test_counts_follow_the_config(store, mix):
     requests = mix[mix.task == "request"]
     assert requests.user_id.isna().sum() == CONFIG.requests_without_history
     assert requests.groupby("user_id").size().max() <= CONFIG.requests_per_user
+    assert mix[mix.task == "steer"].groupby("user_id").size().max() <= CONFIG.steer_requests_per_user
 
 
 def test_request_targets_hold_the_requested_value(store, mix, phrasings):
     prepared, _ = store
     steerable = steerable_attributes(prepared, phrasings)
     held = set(zip(steerable.item_id, steerable.attribute, steerable.value))
-    requests = mix[mix.task == "request"]
-    assert set(requests.attribute) == set(steerable_names(prepared)) == set(steerable.attribute)
-    for row in requests.itertuples():
+    asking = mix.task.isin(["request", "steer"])
+    assert set(mix[asking].attribute) == set(steerable_names(prepared)) == set(steerable.attribute)
+    for row in mix[asking].itertuples():
         assert (row.target_item, row.attribute, row.value) in held
-    assert mix[mix.task != "request"][["attribute", "value"]].isna().all().all()
+    assert mix[~asking][["attribute", "value"]].isna().all().all()
+
+
+def test_steer_requests_answer_the_holder_closest_to_the_history(store, phrasings):
+    """Requests for any value: the target holds it, is not in the history, and shares at least as many
+    attribute values with the last three history items as any other holder outside the history."""
+    prepared, catalog = store
+    only_steer = replace(CONFIG, requests_per_user=0, steer_requests_per_user=2)
+    requests = task_mix(prepared, catalog, phrasings, only_steer)
+    requests = requests[requests.task == "steer"]
+    assert len(requests) > 0.8 * 2 * len(prepared.sequences)
+    steerable = steerable_attributes(prepared, phrasings)
+    holders = steerable.groupby(["attribute", "value"]).item_id.apply(set)
+    facts = item_facts(prepared, steerable)
+
+    def pairs(item):
+        return {(a, v) for a, values in facts.get(item, {}).items() for v in values}
+
+    train = train_sequences(prepared)
+    for row in requests.itertuples():
+        shown = [found.item_id for found in catalog.parse(row.messages[0]["content"])]
+        seq = train[row.user_id]
+        t = next(t for t in range(len(shown), len(seq)) if seq[t - len(shown) : t] == shown)
+        history = seq[:t]  # everything bought before, shown or not
+        assert row.target_item in holders[(row.attribute, row.value)] and row.target_item not in history
+        recent = history[-3:]
+
+        def overlap(item, recent=recent):
+            return sum(len(pairs(item) & pairs(h)) for h in recent)
+
+        held_out = set(dict(zip(prepared.sequences.user_id, prepared.sequences.item_ids))[row.user_id][-2:])
+        others = holders[(row.attribute, row.value)] - set(history) - held_out
+        assert row.target_item not in held_out
+        assert overlap(row.target_item) == max(overlap(item) for item in others)
+        assert row.messages[1]["content"] == catalog.sid(row.target_item)
 
 
 def test_requests_without_history_follow_train_popularity(store, mix):
@@ -229,7 +267,7 @@ def test_brand_catalog_steers_by_brand_and_keywords(brand_store, phrasings):
     assert steerable_names(prepared) == ("brand", "keyword")
     mix = task_mix(prepared, catalog, phrasings, CONFIG)
     assert set(mix.task) == set(TASKS)
-    assert set(mix[mix.task == "request"].attribute) == {"brand", "keyword"}
+    assert set(mix[mix.task.isin(["request", "steer"])].attribute) == {"brand", "keyword"}
     brands = dict(zip(prepared.items.item_id, prepared.items.store))
     for row in mix[mix.task == "sid_to_title"].head(20).itertuples():
         assert turns(row)[1].endswith(f"Brand: {brands[row.target_item]}.")
@@ -317,9 +355,24 @@ def test_stage1_corpus(store):
     assert stage1_corpus(prepared, catalog, texts, max_history=5, seed=4) != corpus
 
 
+def test_stage1_corpus_repeats_sequences_and_fact_lines(store, phrasings):
+    prepared, catalog = store
+    texts = [f"Title: {t}" for t in prepared.items.title]
+    facts = item_facts(prepared, steerable_attributes(prepared, phrasings))
+    corpus = stage1_corpus(
+        prepared, catalog, texts, max_history=5, seed=3, sequence_repeats=3, facts=facts, fact_repeats=2
+    )
+    sequences = [format_history(seq, catalog, 5) for seq in train_sequences(prepared).values() if seq]
+    assert all(corpus.count(doc) >= 3 for doc in sequences)
+    item, title = prepared.items.item_id.iloc[0], prepared.items.title.iloc[0]
+    line = f"{describe_item(title, facts[item])}\nID: {catalog.sid(item)}"
+    assert corpus.count(line) == 2 and "Genre: " in line
+    assert len(corpus) == 2 * len(prepared.items) + 2 * len(prepared.items) + 3 * len(sequences)
+
+
 def test_format_history_keeps_the_most_recent():
     catalog = fake_catalog(["a", "b", "c"])
-    assert format_history(["a", "b", "c"], catalog, 2) == f"{catalog.sid('b')}, {catalog.sid('c')}"
+    assert format_history(["a", "b", "c"], catalog, 2) == f"{catalog.sid('b')} {catalog.sid('c')}"
 
 
 def test_describe_item():
