@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     overrides = parse_overrides(args.set)
-    config, run = open_run(args.preset, args.dataset, args.run, overrides, args.artifacts)
+    dataset = args.dataset
+    if dataset and Path(dataset).is_dir():  # notebooks run in notebooks/: pass folders absolute
+        dataset = str(Path(dataset).resolve())
+    config, run = open_run(args.preset, dataset, args.run, overrides, args.artifacts)
     executed_dir = run.root / "executed"
     executed_dir.mkdir(parents=True, exist_ok=True)
     parameters = {
