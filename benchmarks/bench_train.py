@@ -376,7 +376,7 @@ def in_subprocess(*args: Any) -> dict[str, Any]:
 # -- results --------------------------------------------------------------------------------------
 
 
-def summarize(name: str, r: dict[str, Any], args, max_length: int) -> dict[str, Any]:
+def summarize(name: str, r: dict[str, Any], args) -> dict[str, Any]:
     """Throughput over the timed steps, final loss, and whether the setting is valid."""
     if "error" in r:
         return {"name": name, "valid": False, "reason": r["error"]}
@@ -513,7 +513,7 @@ def main() -> None:
             overrides = {**setting.train, "batch_size": batch_size}
             started = time.perf_counter()
             record = in_subprocess(name, overrides, config, str(model_dir), str(messages_path), args)
-            rows.append(summarize(name, record, args, max_length))
+            rows.append(summarize(name, record, args))
             status = record.get("error") or f"{rows[-1]['tokens_per_s']:.0f} tokens/s"
             print(f"  ran {name} in {time.perf_counter() - started:.0f}s: {status}", flush=True)
     print()

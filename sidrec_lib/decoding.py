@@ -174,14 +174,16 @@ def _beam_batch(model, tokenizer, prompts, exclude, trie: SidTrie, k: int, beams
     cache, last_position = out.cache, _positions(enc.attention_mask)[:, -1]
     log_probs = torch.log_softmax(out.logits.float(), dim=-1)  # (n, beams so far = 1, V)
     blocked = [torch.stack(levels).to(device) for levels in zip(*map(trie.blocked, exclude))]
+    child_of = [table.to(device) for table in trie.child]
+    level_tokens = [tokens.to(device) for tokens in trie.level_tokens]
 
     # kv_visible: which cached positions each live beam attends to (the prompt, its ancestors).
     kv_visible = enc.attention_mask.bool()[:, None, :]  # (n, beams, kv length)
     node = torch.zeros(n, 1, dtype=torch.long, device=device)  # each beam's trie node
     score = torch.zeros(n, 1, device=device)
     for d in range(trie.depth):
-        child = trie.child[d].to(device)[node]  # (n, beams, codes)
-        step = log_probs[..., trie.level_tokens[d].to(device)]  # (n, beams, codes)
+        child = child_of[d][node]  # (n, beams, codes)
+        step = log_probs[..., level_tokens[d]]  # (n, beams, codes)
         banned = (child < 0) | blocked[d].gather(1, child.clamp(min=0).flatten(1)).view_as(child)
         candidates = (score[..., None] + step).masked_fill(banned, float("-inf")).flatten(1)
         live = int(torch.isfinite(candidates).sum(1).max())
@@ -197,7 +199,7 @@ def _beam_batch(model, tokenizer, prompts, exclude, trie: SidTrie, k: int, beams
         kv_visible = torch.cat([inherited, itself], dim=2)
         mask = kv_visible[:, None] if boolean_mask else _additive(kv_visible[:, None], model.dtype)
         out = model(
-            input_ids=trie.level_tokens[d].to(device)[code],
+            input_ids=level_tokens[d][code],
             attention_mask=mask,
             position_ids=(last_position + 1 + d)[:, None].expand(-1, width),
             cache=cache,

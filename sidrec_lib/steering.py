@@ -22,6 +22,7 @@ import pandas as pd
 from sidrec_lib.baselines import ranked_ids
 from sidrec_lib.metrics import per_user_metrics, target_ranks
 from sidrec_lib.prepare import PreparedData
+from sidrec_lib.tasks import value_choices
 
 KINDS = ("catalog", "history", "oracle")
 
@@ -45,11 +46,11 @@ def build_requests(
     values_of = steerable.groupby("item_id")[["attribute", "value", "text"]].apply(
         lambda t: list(t.itertuples(index=False))
     )
+    choices = value_choices(steerable)  # the values a request names are drawn as in training
     rows = []
-    for attribute, table in steerable.groupby("attribute", sort=False):
-        texts = table.drop_duplicates("value").set_index("value").text
-        held = table.groupby("value").item_id.nunique()
-        weights = (held / held.sum()).reindex(texts.index).to_numpy()
+    for attribute in steerable.attribute.unique():
+        values, value_texts, weights = choices[attribute]
+        texts = pd.Series(value_texts, index=values)
         phrasing = phrasings["requests"][attribute]["heldout"]
         ask = _asker(phrasing, texts, rng)
         for value in rng.choice(texts.index, size=per_attribute, p=weights):

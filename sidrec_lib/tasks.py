@@ -48,6 +48,7 @@ __all__ = [
     "steerable_names",
     "task_mix",
     "title_keywords",
+    "value_choices",
 ]
 
 PHRASINGS_PATH = Path(__file__).resolve().parents[1] / "data" / "prompts" / "phrasings.json"
@@ -404,8 +405,9 @@ def _requests_with_history(users, catalog, steerable, phrasings, config, rng) ->
     return rows
 
 
-def _value_choices(steerable: pd.DataFrame) -> dict[str, tuple[list[str], list[str], np.ndarray]]:
-    """attribute → (values, their request texts, weights ∝ items holding each value)."""
+def value_choices(steerable: pd.DataFrame) -> dict[str, tuple[list[str], list[str], np.ndarray]]:
+    """attribute → (values, their request texts, weights ∝ items holding each value): how ``steer``
+    turns and the steerability benchmark draw the value a request asks for."""
     choices = {}
     for attribute, table in steerable.groupby("attribute", sort=True):
         held = table.groupby("value", sort=True).item_id.nunique()
@@ -425,7 +427,7 @@ def _steer_requests(
     (ties: the more popular in train), so the answer follows the request and stays close to the
     user's taste.
     """
-    choices = _value_choices(steerable)
+    choices = value_choices(steerable)
     attributes = sorted(choices)
     if not attributes:
         return []
@@ -452,12 +454,12 @@ def _steer_requests(
     for user, seq in users:
         if len(seq) < 2:
             continue
+        hidden = [row_of[item] for item in held_out[user]]
         for t in rng.integers(1, len(seq), size=config.steer_requests_per_user).tolist():
             attribute = _pick(rng, attributes)
             values, texts, weights = choices[attribute]
             v = int(rng.choice(len(values), p=weights))
             seen = np.array([row_of[item] for item in seq[:t]])
-            hidden = [row_of[item] for item in held_out[user]]
             candidates = np.setdiff1d(holders[(attribute, values[v])], np.concatenate([seen, hidden]))
             if not len(candidates):
                 continue

@@ -39,6 +39,15 @@ def random_catalog(seed: int, n_items: int, levels: int, codes: int) -> SidCatal
     return SidCatalog([f"item{i}" for i in range(n_items)], table)
 
 
+def model_for(base, catalog: SidCatalog, seed: int):
+    """A fresh tokenizer and scratch model with ``catalog``'s SID tokens (spread rows), and its trie."""
+    tokenizer = copy.deepcopy(base[0])
+    torch.manual_seed(seed)
+    model = build_scratch_model(tokenizer, base[1])
+    spread_new_rows(model, add_sid_tokens(model, tokenizer, catalog.tokens()), seed)
+    return tokenizer, model, SidTrie(catalog, tokenizer)
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 10_000),
@@ -48,12 +57,8 @@ def random_catalog(seed: int, n_items: int, levels: int, codes: int) -> SidCatal
     k=st.integers(1, 12),
 )
 def test_beam_search_yields_valid_distinct_items(base, seed, n_items, levels, codes, k):
-    tokenizer, config = copy.deepcopy(base[0]), base[1]
     catalog = random_catalog(seed, n_items, levels, codes)
-    torch.manual_seed(seed)
-    model = build_scratch_model(tokenizer, config)
-    spread_new_rows(model, add_sid_tokens(model, tokenizer, catalog.tokens()), seed)
-    trie = SidTrie(catalog, tokenizer)
+    tokenizer, model, trie = model_for(base, catalog, seed)
     rng = np.random.default_rng(seed)
     prompts = [f"user asks about item {i}" for i in rng.integers(0, 40, size=3)]
     exclude = [list(rng.choice(catalog.item_ids, size=min(2, n_items), replace=False)) for _ in prompts]
@@ -72,12 +77,8 @@ def test_beam_search_yields_valid_distinct_items(base, seed, n_items, levels, co
 
 def test_exact_mode_scores_every_item(base):
     """With as many beams as items, beam search is exhaustive: its top-k is the true top-k."""
-    tokenizer = copy.deepcopy(base[0])
     catalog = random_catalog(3, 30, 2, 4)
-    torch.manual_seed(0)
-    model = build_scratch_model(tokenizer, base[1])
-    spread_new_rows(model, add_sid_tokens(model, tokenizer, catalog.tokens()), 0)
-    trie = SidTrie(catalog, tokenizer)
+    tokenizer, model, trie = model_for(base, catalog, 0)
     prompt = "user asks about item 7"
     ranked = recommend(model, tokenizer, [prompt], trie, k=30, beams=30)[0]
     # Score every item by teacher forcing.
@@ -95,12 +96,7 @@ def test_exact_mode_scores_every_item(base):
 
 def test_eager_and_sdpa_attention_agree(base):
     """The tree mask is boolean for SDPA and additive for eager attention: both give the same ranking."""
-    tokenizer = copy.deepcopy(base[0])
-    catalog = random_catalog(5, 40, 3, 4)
-    torch.manual_seed(1)
-    model = build_scratch_model(tokenizer, base[1])
-    spread_new_rows(model, add_sid_tokens(model, tokenizer, catalog.tokens()), 1)
-    trie = SidTrie(catalog, tokenizer)
+    tokenizer, model, trie = model_for(base, random_catalog(5, 40, 3, 4), 1)
     prompts = ["user asks about item 3", "user asks about item 12 and its colour red"]
     ranked = {}
     for implementation in ("sdpa", "eager"):
@@ -112,10 +108,8 @@ def test_eager_and_sdpa_attention_agree(base):
 
 
 def test_trie_walks_and_blocks(base):
-    tokenizer = copy.deepcopy(base[0])
     catalog = random_catalog(7, 25, 2, 3)
-    add_sid_tokens(build_scratch_model(tokenizer, base[1]), tokenizer, catalog.tokens())
-    trie = SidTrie(catalog, tokenizer)
+    tokenizer, _, trie = model_for(base, catalog, 0)
     for item in catalog.item_ids:
         tokens = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(catalog.sid(item)))[1:-1]
         assert all(tokens[d] in trie.allowed(tuple(tokens[:d])) for d in range(trie.depth))
