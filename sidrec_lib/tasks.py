@@ -36,6 +36,7 @@ from sidrec_lib.tokens import SidCatalog
 __all__ = [
     "BUILTIN_STEERABLE",
     "PHRASINGS_PATH",
+    "SteerPicker",
     "TASKS",
     "TaskConfig",
     "describe_item",
@@ -45,10 +46,12 @@ __all__ = [
     "load_phrasings",
     "stage1_corpus",
     "steerable_attributes",
+    "steer_listings",
     "steerable_names",
     "task_mix",
     "title_keywords",
     "value_choices",
+    "value_listings",
 ]
 
 PHRASINGS_PATH = Path(__file__).resolve().parents[1] / "data" / "prompts" / "phrasings.json"
@@ -270,6 +273,13 @@ def _train_sequences(prepared: PreparedData) -> list[tuple[str, list[str]]]:
     ]
 
 
+def _held_out(prepared: PreparedData) -> dict[str, list[str]]:
+    """user_id → the user's valid and test items (the last two of the sequence)."""
+    return {
+        user: list(items)[-2:] for user, items in zip(prepared.sequences.user_id, prepared.sequences.item_ids)
+    }
+
+
 def _train_popularity(prepared: PreparedData) -> pd.Series:
     inter = prepared.interactions
     return inter.loc[inter.split == "train", "item_id"].value_counts()
@@ -283,37 +293,92 @@ def stage1_corpus(
     prepared: PreparedData,
     catalog: SidCatalog,
     texts: list[str],
-    max_history: int,
+    config: TaskConfig,
+    steerable: pd.DataFrame,
     seed: int = 0,
-    sequence_repeats: int = 1,
-    facts: dict[str, dict[str, list[str]]] | None = None,
-    fact_repeats: int = 0,
 ) -> list[str]:
     """Plain-text documents for stage 1 (teaching the new tokens), shuffled by ``seed``.
 
     For every item "{item text}\\nID: {sid}" and "{sid} is {title}." (``texts`` in the row order of
-    ``prepared.items``), plus ``fact_repeats`` copies of its title and attribute values (``facts``,
-    see :func:`item_facts`) followed by "\\nID: {sid}": short documents that tie the words a request
-    uses to the item's SID. For every user, ``sequence_repeats`` times, the SIDs of their last
-    ``max_history`` TRAIN items as :func:`format_history` writes them. Every token of a sequence is a
-    next-item prediction, so these documents teach what follows what far more cheaply per example
-    than stage 2's single-answer turns.
+    ``prepared.items``), plus ``config.fact_repeats`` copies of its title and attribute values (see
+    :func:`item_facts`) followed by "\\nID: {sid}": short documents that tie the words a request uses
+    to the item's SID. For every user, ``config.sequence_repeats`` times, the SIDs of their last
+    ``config.sequence_history`` TRAIN items as :func:`format_history` writes them. Every token of a
+    sequence is a next-item prediction, so these documents teach what follows what far more cheaply
+    per example than stage 2's single-answer turns. The same holds for the :func:`value_listings` of
+    ``steerable`` (``config.listing_repeats`` rounds), where every SID is an item that has the value
+    the document names, and for :func:`steer_listings` (``config.steer_listings_per_user`` per user),
+    where every SID also fits the history before it.
     """
     if len(texts) != len(prepared.items):
         raise ValueError(f"Need one text per item: got {len(texts)} texts for {len(prepared.items)} items.")
     _check_catalog(prepared, catalog)
+    facts = item_facts(prepared, steerable)
     documents = []
     for item, title, text in zip(prepared.items.item_id, prepared.items.title, texts, strict=True):
         sid = catalog.sid(item)
         documents += [f"{text}\nID: {sid}", f"{sid} is {title}."]
-        if fact_repeats:
-            described = describe_item(title, (facts or {}).get(item, {}))
-            documents += [f"{described}\nID: {sid}"] * fact_repeats
+        described = describe_item(title, facts.get(item, {}))
+        documents += [f"{described}\nID: {sid}"] * config.fact_repeats
     for _, items in _train_sequences(prepared):
         if items:
-            documents += [format_history(items, catalog, max_history)] * sequence_repeats
-    order = np.random.default_rng(seed).permutation(len(documents))
+            documents += [format_history(items, catalog, config.sequence_history)] * config.sequence_repeats
+    rng = np.random.default_rng(seed)
+    if config.listing_repeats:
+        documents += value_listings(steerable, catalog, config.listing_repeats, config.listing_size, rng)
+    if config.steer_listings_per_user:
+        picker = SteerPicker(prepared, catalog, steerable, facts)
+        documents += steer_listings(prepared, catalog, picker, config, rng)
+    order = rng.permutation(len(documents))
     return [documents[i] for i in order]
+
+
+def value_listings(
+    steerable: pd.DataFrame, catalog: SidCatalog, repeats: int, size: int, rng: np.random.Generator
+) -> list[str]:
+    """Documents naming an attribute value, then SIDs of items that have it: "Genre: horror. <sid> <sid> …".
+
+    ``steerable`` is :func:`steerable_attributes`' table; a value reads as a request names it (its
+    ``text``). Each of the ``repeats`` rounds shuffles every value's items anew and cuts them into
+    documents of at most ``size`` SIDs, so each SID is a prediction of "an item with this value".
+    """
+    if size < 1:
+        raise ValueError(f"listing size must be at least 1, not {size}.")
+    documents = []
+    for (attribute, _), group in steerable.groupby(["attribute", "value"], sort=True):
+        head = f"{attribute.replace('_', ' ').capitalize()}: {group.text.iloc[0]}."
+        items = group.item_id.drop_duplicates().to_numpy()
+        for _ in range(repeats):
+            shuffled = items[rng.permutation(len(items))]
+            for start in range(0, len(shuffled), size):
+                documents.append(f"{head} {format_history(shuffled[start : start + size], catalog, size)}")
+    return documents
+
+
+def steer_listings(
+    prepared: PreparedData,
+    catalog: SidCatalog,
+    picker: SteerPicker,
+    config: TaskConfig,
+    rng: np.random.Generator,
+) -> list[str]:
+    """Per user, ``config.steer_listings_per_user`` documents "{history} Genre: horror. <sid> <sid> …".
+
+    The history is the user's train items before a random position t ≥ 1 (as stage-2 prompts show
+    it); the value is drawn as ``steer`` turns draw it; the SIDs are the ``config.steer_pool`` items
+    holding it that best fit that history (:class:`SteerPicker`), shuffled. Each SID is thus one more
+    example of what a steered top-10 list should hold, at the price of one SID, not one conversation.
+    """
+    users, held_out = _train_sequences(prepared), _held_out(prepared)
+    documents = []
+    for _, seen, (attribute, _, text, best) in _steer_draws(
+        users, held_out, picker, config.steer_listings_per_user, config.steer_pool, rng
+    ):
+        head = f"{attribute.replace('_', ' ').capitalize()}: {text}."
+        listed = [best[i] for i in rng.permutation(len(best))]
+        history = format_history(seen, catalog, config.max_history)
+        documents.append(f"{history} {head} {format_history(listed, catalog, len(listed))}")
+    return documents
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -416,61 +481,95 @@ def value_choices(steerable: pd.DataFrame) -> dict[str, tuple[list[str], list[st
     return choices
 
 
-def _steer_requests(
-    users, held_out, catalog, steerable, facts, popularity, phrasings, config, rng
-) -> list[dict]:
-    """Per user, ``steer_requests_per_user`` requests for a value drawn as the benchmark draws them
-    (attribute uniformly, value by how many items hold it), at a random train position t ≥ 1.
+class SteerPicker:
+    """What a request for "any value" asks, and which items answer it well, for one user's history.
 
-    The target is the item holding the value, outside the history s[:t] and the user's ``held_out``
-    (valid and test) items, that shares the most attribute values with the user's last three items
-    (ties: the more popular in train), so the answer follows the request and stays close to the
-    user's taste.
+    The value is drawn as the steerability benchmark draws it (attribute uniformly, value by how many
+    items hold it). Its good answers are the items holding it, outside the history and the user's
+    held-out (valid and test) items, ranked by how many attribute values they share with the last
+    three history items (ties: the more popular in train), so that an answer follows the request
+    and stays close to the user's taste.
     """
-    choices = value_choices(steerable)
-    attributes = sorted(choices)
-    if not attributes:
-        return []
-    item_ids = catalog.item_ids
-    row_of = {item: row for row, item in enumerate(item_ids)}
-    fact_index: dict[tuple[str, str], int] = {}
-    pairs = [
-        (row_of[item], fact_index.setdefault((attribute, value), len(fact_index)))
-        for item, by_attribute in facts.items()
-        if item in row_of
-        for attribute, values in by_attribute.items()
-        for value in values
-    ]
-    fact_matrix = np.zeros((len(item_ids), len(fact_index)), dtype=np.float32)
-    fact_matrix[tuple(np.array(pairs).T)] = 1.0
-    pop = popularity.reindex(item_ids).fillna(0).to_numpy(dtype=float)
-    tie_break = pop / (pop.max() + 1.0)  # < 1: popularity only orders items with equal overlap
-    holders = {
-        key: np.array([row_of[item] for item in group.item_id], dtype=np.int64)
-        for key, group in steerable.groupby(["attribute", "value"])
-    }
+
+    def __init__(
+        self,
+        prepared: PreparedData,
+        catalog: SidCatalog,
+        steerable: pd.DataFrame,
+        facts: dict[str, dict[str, list[str]]],
+    ):
+        self.choices = value_choices(steerable)
+        self.attributes = sorted(self.choices)
+        self.item_ids = catalog.item_ids
+        self.row_of = {item: row for row, item in enumerate(self.item_ids)}
+        fact_index: dict[tuple[str, str], int] = {}
+        pairs = [
+            (self.row_of[item], fact_index.setdefault((attribute, value), len(fact_index)))
+            for item, by_attribute in facts.items()
+            if item in self.row_of
+            for attribute, values in by_attribute.items()
+            for value in values
+        ]
+        self.facts = np.zeros((len(self.item_ids), len(fact_index)), dtype=np.float32)
+        if pairs:
+            self.facts[tuple(np.array(pairs).T)] = 1.0
+        pop = _train_popularity(prepared).reindex(self.item_ids).fillna(0).to_numpy(dtype=float)
+        self.tie_break = pop / (pop.max() + 1.0)  # < 1: popularity only orders items with equal overlap
+        self.holders = {
+            key: np.array([self.row_of[item] for item in group.item_id], dtype=np.int64)
+            for key, group in steerable.groupby(["attribute", "value"])
+        }
+
+    def pick(
+        self, history: list[str], held_out: list[str], count: int, rng: np.random.Generator
+    ) -> tuple[str, str, str, list[str]] | None:
+        """(attribute, value, its request text, the ``count`` best-fitting holders, best first), or None
+        when no item outside the history and ``held_out`` holds the value drawn."""
+        if not self.attributes:
+            return None
+        attribute = _pick(rng, self.attributes)
+        values, texts, weights = self.choices[attribute]
+        v = int(rng.choice(len(values), p=weights))
+        seen = np.array([self.row_of[item] for item in history], dtype=np.int64)
+        hidden = np.array([self.row_of[item] for item in held_out], dtype=np.int64)
+        candidates = np.setdiff1d(self.holders[(attribute, values[v])], np.concatenate([seen, hidden]))
+        if not len(candidates):
+            return None
+        taste = self.facts[seen[-3:]].sum(0)
+        fit = self.facts[candidates] @ taste + self.tie_break[candidates]
+        best = candidates[np.argsort(-fit, kind="stable")[:count]]
+        return attribute, values[v], texts[v], [self.item_ids[int(row)] for row in best]
+
+
+def _steer_requests(users, held_out, picker, catalog, phrasings, config, rng) -> list[dict]:
+    """Per user, ``steer_requests_per_user`` requests for a value drawn by :class:`SteerPicker`, at a
+    random train position t ≥ 1. The target is drawn uniformly from the ``steer_pool`` holders that
+    best fit the history s[:t]. A pool of 1 always answers the best fit; a pool of 10 teaches that
+    the ten best-fitting holders are all good answers, which is what a steered top-10 list should hold.
+    """
     wrappers = phrasings["with_history"]["train"]
     rows = []
+    for user, seen, (attribute, value, text, best) in _steer_draws(
+        users, held_out, picker, config.steer_requests_per_user, config.steer_pool, rng
+    ):
+        target = best[int(rng.integers(len(best)))]
+        history = format_history(seen, catalog, config.max_history)
+        request = _request_text(rng, phrasings, attribute, text)
+        prompt = _pick(rng, wrappers).format(history=history, request=request)
+        rows.append(_row("steer", user, attribute, value, target, prompt, catalog.sid(target)))
+    return rows
+
+
+def _steer_draws(users, held_out, picker: SteerPicker, per_user: int, pool: int, rng: np.random.Generator):
+    """Per user, ``per_user`` times: (user, the train items before a random position t ≥ 1, what
+    :meth:`SteerPicker.pick` draws for them), skipping draws that no item can answer."""
     for user, seq in users:
         if len(seq) < 2:
             continue
-        hidden = [row_of[item] for item in held_out[user]]
-        for t in rng.integers(1, len(seq), size=config.steer_requests_per_user).tolist():
-            attribute = _pick(rng, attributes)
-            values, texts, weights = choices[attribute]
-            v = int(rng.choice(len(values), p=weights))
-            seen = np.array([row_of[item] for item in seq[:t]])
-            candidates = np.setdiff1d(holders[(attribute, values[v])], np.concatenate([seen, hidden]))
-            if not len(candidates):
-                continue
-            taste = fact_matrix[seen[-3:]].sum(0)
-            fit = fact_matrix[candidates] @ taste + tie_break[candidates]
-            target = item_ids[int(candidates[int(np.argmax(fit))])]
-            history = format_history(seq[:t], catalog, config.max_history)
-            request = _request_text(rng, phrasings, attribute, texts[v])
-            prompt = _pick(rng, wrappers).format(history=history, request=request)
-            rows.append(_row("steer", user, attribute, values[v], target, prompt, catalog.sid(target)))
-    return rows
+        for t in rng.integers(1, len(seq), size=per_user).tolist():
+            picked = picker.pick(seq[:t], held_out[user], pool, rng)
+            if picked is not None:
+                yield user, seq[:t], picked
 
 
 def _requests_without_history(catalog, steerable, popularity, phrasings, config, rng) -> list[dict]:
@@ -533,13 +632,12 @@ def task_mix(
     """
     _check_catalog(prepared, catalog)
     users = _train_sequences(prepared)
-    held_out = {
-        user: list(items)[-2:] for user, items in zip(prepared.sequences.user_id, prepared.sequences.item_ids)
-    }
+    held_out = _held_out(prepared)
     steerable = steerable_attributes(prepared, phrasings)
     facts = item_facts(prepared, steerable)
     titles = dict(zip(prepared.items.item_id, prepared.items.title, strict=True))
     popularity = _train_popularity(prepared)
+    picker = SteerPicker(prepared, catalog, steerable, facts)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(7)]
     rows = [
         *_next_item_examples(users, catalog, phrasings, config, rngs[0]),
@@ -547,7 +645,7 @@ def task_mix(
         *_requests_with_history(users, catalog, steerable, phrasings, config, rngs[2]),
         *_requests_without_history(catalog, steerable, popularity, phrasings, config, rngs[3]),
         *_explain_examples(users, catalog, facts, titles, phrasings, config, rngs[4]),
-        *_steer_requests(users, held_out, catalog, steerable, facts, popularity, phrasings, config, rngs[6]),
+        *_steer_requests(users, held_out, picker, catalog, phrasings, config, rngs[6]),
     ]
     frame = pd.DataFrame(
         {

@@ -45,7 +45,7 @@ class SidCatalog:
     """The item ↔ semantic-ID table of one catalog (``semantic_ids.parquet`` of notebook 03)."""
 
     def __init__(self, item_ids: Sequence[str], codes: np.ndarray):
-        codes = np.asarray(codes, dtype=np.int64)
+        codes = np.array(codes, dtype=np.int64)  # a copy: Parquet columns can be read-only views
         if codes.ndim != 2 or len(codes) != len(item_ids):
             raise ValueError(f"Need one row of codes per item; got {codes.shape} for {len(item_ids)} items.")
         self.item_ids = list(item_ids)

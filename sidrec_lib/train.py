@@ -42,7 +42,7 @@ from sidrec_lib.embeddings import item_texts
 from sidrec_lib.models import add_sid_tokens, build_scratch_model, load_pretrained, train_tokenizer
 from sidrec_lib.prepare import PreparedData
 from sidrec_lib.presets import Preset, TrainConfig
-from sidrec_lib.tasks import item_facts, load_phrasings, stage1_corpus, steerable_attributes, task_mix
+from sidrec_lib.tasks import load_phrasings, stage1_corpus, steerable_attributes, task_mix
 from sidrec_lib.tokens import SidCatalog
 
 PROBE_ITEMS = 200
@@ -111,16 +111,8 @@ def stage1_documents(
     config: Preset, prepared: PreparedData, catalog: SidCatalog, texts: list[str]
 ) -> list[str]:
     """The stage-1 corpus of a run, as :func:`train_stage1` trains on it."""
-    return stage1_corpus(
-        prepared,
-        catalog,
-        texts,
-        config.tasks.sequence_history,
-        seed=config.stage1.seed,
-        sequence_repeats=config.tasks.sequence_repeats,
-        facts=item_facts(prepared, steerable_attributes(prepared, load_phrasings())),
-        fact_repeats=config.tasks.fact_repeats,
-    )
+    steerable = steerable_attributes(prepared, load_phrasings())
+    return stage1_corpus(prepared, catalog, texts, config.tasks, steerable, seed=config.stage1.seed)
 
 
 def train_stage1(config: Preset, run: Run, resume: bool = True) -> Path:

@@ -14,6 +14,7 @@ from sidrec_lib.presets import PrepareConfig
 from sidrec_lib.sources import read_amazon_layout
 from sidrec_lib.tasks import (
     TASKS,
+    SteerPicker,
     TaskConfig,
     describe_item,
     explain_answer,
@@ -21,9 +22,11 @@ from sidrec_lib.tasks import (
     item_facts,
     load_phrasings,
     stage1_corpus,
+    steer_listings,
     steerable_attributes,
     steerable_names,
     task_mix,
+    value_listings,
 )
 from sidrec_lib.tokens import SidCatalog
 
@@ -193,11 +196,12 @@ def test_request_targets_hold_the_requested_value(store, mix, phrasings):
     assert mix[~asking][["attribute", "value"]].isna().all().all()
 
 
-def test_steer_requests_answer_the_holder_closest_to_the_history(store, phrasings):
-    """Requests for any value: the target holds it, is not in the history, and shares at least as many
-    attribute values with the last three history items as any other holder outside the history."""
+@pytest.mark.parametrize("pool", [1, 5])
+def test_steer_requests_answer_a_holder_close_to_the_history(store, phrasings, pool):
+    """Requests for any value: the target holds it, is not in the history, and is one of the ``pool``
+    holders outside the history that share the most attribute values with the last three history items."""
     prepared, catalog = store
-    only_steer = replace(CONFIG, requests_per_user=0, steer_requests_per_user=2)
+    only_steer = replace(CONFIG, requests_per_user=0, steer_requests_per_user=2, steer_pool=pool)
     requests = task_mix(prepared, catalog, phrasings, only_steer)
     requests = requests[requests.task == "steer"]
     assert len(requests) > 0.8 * 2 * len(prepared.sequences)
@@ -209,6 +213,7 @@ def test_steer_requests_answer_the_holder_closest_to_the_history(store, phrasing
         return {(a, v) for a, values in facts.get(item, {}).items() for v in values}
 
     train = train_sequences(prepared)
+    below_best = 0
     for row in requests.itertuples():
         shown = [found.item_id for found in catalog.parse(row.messages[0]["content"])]
         seq = train[row.user_id]
@@ -223,8 +228,11 @@ def test_steer_requests_answer_the_holder_closest_to_the_history(store, phrasing
         held_out = set(dict(zip(prepared.sequences.user_id, prepared.sequences.item_ids))[row.user_id][-2:])
         others = holders[(row.attribute, row.value)] - set(history) - held_out
         assert row.target_item not in held_out
-        assert overlap(row.target_item) == max(overlap(item) for item in others)
+        ranked = sorted((overlap(item) for item in others), reverse=True)
+        assert overlap(row.target_item) >= ranked[min(pool, len(ranked)) - 1]
+        below_best += overlap(row.target_item) < ranked[0]
         assert row.messages[1]["content"] == catalog.sid(row.target_item)
+    assert (below_best > 0) == (pool > 1)  # a pool also answers good fits that are not the best
 
 
 def test_requests_without_history_follow_train_popularity(store, mix):
@@ -338,10 +346,12 @@ def test_keywords_from_titles(phrasings):
     assert set(table[table.value == "bracket"].item_id) == {"I000", "I001", "I002"}
 
 
-def test_stage1_corpus(store):
+def test_stage1_corpus(store, phrasings):
     prepared, catalog = store
     texts = [f"Title: {t}" for t in prepared.items.title]
-    corpus = stage1_corpus(prepared, catalog, texts, max_history=5, seed=3)
+    steerable = steerable_attributes(prepared, phrasings)
+    config = TaskConfig(sequence_history=5)
+    corpus = stage1_corpus(prepared, catalog, texts, config, steerable, seed=3)
     id_docs = [d for d in corpus if "\nID: " in d]
     assert len(id_docs) == len(prepared.items)
     assert sorted(catalog.items_in(d)[0] for d in id_docs) == sorted(prepared.items.item_id)
@@ -351,23 +361,76 @@ def test_stage1_corpus(store):
     expected = [" ".join(catalog.sid(i) for i in seq[-5:]) for seq in train_sequences(prepared).values()]
     assert sorted(user_docs) == sorted(expected)
     assert len(corpus) == 2 * len(prepared.items) + len(prepared.sequences)
-    assert stage1_corpus(prepared, catalog, texts, max_history=5, seed=3) == corpus
-    assert stage1_corpus(prepared, catalog, texts, max_history=5, seed=4) != corpus
+    assert stage1_corpus(prepared, catalog, texts, config, steerable, seed=3) == corpus
+    assert stage1_corpus(prepared, catalog, texts, config, steerable, seed=4) != corpus
 
 
 def test_stage1_corpus_repeats_sequences_and_fact_lines(store, phrasings):
     prepared, catalog = store
     texts = [f"Title: {t}" for t in prepared.items.title]
-    facts = item_facts(prepared, steerable_attributes(prepared, phrasings))
-    corpus = stage1_corpus(
-        prepared, catalog, texts, max_history=5, seed=3, sequence_repeats=3, facts=facts, fact_repeats=2
-    )
+    steerable = steerable_attributes(prepared, phrasings)
+    facts = item_facts(prepared, steerable)
+    config = TaskConfig(sequence_history=5, sequence_repeats=3, fact_repeats=2)
+    corpus = stage1_corpus(prepared, catalog, texts, config, steerable, seed=3)
     sequences = [format_history(seq, catalog, 5) for seq in train_sequences(prepared).values() if seq]
     assert all(corpus.count(doc) >= 3 for doc in sequences)
     item, title = prepared.items.item_id.iloc[0], prepared.items.title.iloc[0]
     line = f"{describe_item(title, facts[item])}\nID: {catalog.sid(item)}"
     assert corpus.count(line) == 2 and "Genre: " in line
     assert len(corpus) == 2 * len(prepared.items) + 2 * len(prepared.items) + 3 * len(sequences)
+
+
+def test_value_listings_name_a_value_then_only_items_that_have_it(store, phrasings):
+    prepared, catalog = store
+    steerable = steerable_attributes(prepared, phrasings)
+    documents = value_listings(steerable, catalog, repeats=2, size=4, rng=np.random.default_rng(3))
+    holders = steerable.groupby(["attribute", "text"]).item_id.apply(set)
+    seen: dict[tuple[str, str], list[str]] = {}
+    for document in documents:
+        head, listed = document.split(". <|sid_start|>")[0], catalog.items_in(document)
+        name, text = head.split(": ", 1)
+        attribute = name.lower().replace(" ", "_")
+        assert 1 <= len(listed) <= 4 and set(listed) <= holders[(attribute, text)]
+        seen.setdefault((attribute, text), []).extend(listed)
+    # Each round lists every holder once: two rounds, each item twice.
+    assert {key: sorted(items) for key, items in seen.items()} == {
+        key: sorted(list(items) * 2) for key, items in holders.items()
+    }
+    texts = [f"Title: {t}" for t in prepared.items.title]
+    config = TaskConfig(sequence_history=5, listing_repeats=2, listing_size=4)
+    corpus = stage1_corpus(prepared, catalog, texts, config, steerable, seed=3)
+    listings = [d for d in corpus if d.split(": ")[0] in {"Platform", "Genre", "Franchise", "Price tier"}]
+    listings += [d for d in corpus if d.startswith("Multiplayer: ")]
+    assert sorted(listings) == sorted(documents)  # the same draws: the corpus seed drives them
+
+
+def test_steer_listings_follow_a_train_history_with_its_best_fitting_holders(store, phrasings):
+    prepared, catalog = store
+    steerable = steerable_attributes(prepared, phrasings)
+    picker = SteerPicker(prepared, catalog, steerable, item_facts(prepared, steerable))
+    config = TaskConfig(max_history=4, steer_listings_per_user=2, steer_pool=5)
+    documents = steer_listings(prepared, catalog, picker, config, np.random.default_rng(0))
+    assert len(documents) > 1.5 * len(prepared.sequences)
+    holders = steerable.groupby(["attribute", "text"]).item_id.apply(set)
+    train = train_sequences(prepared)
+    sequences = dict(zip(prepared.sequences.user_id, prepared.sequences.item_ids))
+    sid = r"<\|sid_start\|>\S+?<\|sid_end\|>"
+    pattern = re.compile(
+        rf"(?P<shown>(?:{sid} )+)(?P<name>[A-Z][a-z ]+): (?P<text>.+?)\. (?P<listed>{sid}.*)"
+    )
+    for document in documents:
+        found = pattern.fullmatch(document)
+        shown, listed = catalog.items_in(found["shown"]), catalog.items_in(found["listed"])
+        assert 1 <= len(shown) <= 4 and 1 <= len(listed) <= 5 and len(set(listed)) == len(listed)
+        assert set(listed) <= holders[(found["name"].lower().replace(" ", "_"), found["text"])]
+        # Some user bought the items shown, in that order, and none of the listed ones before or after.
+        assert any(
+            not set(listed) & (set(seq[:t]) | set(sequences[user][-2:]))
+            for user, seq in train.items()
+            for t in range(len(shown), len(seq))
+            if seq[t - len(shown) : t] == shown
+        )
+        assert not set(listed) & set(shown)
 
 
 def test_format_history_keeps_the_most_recent():
