@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
+from sidrec_lib.baselines import item_index
 from sidrec_lib.prepare import PreparedData
 
 __all__ = ["cooccurrence_counts", "cooccurrence_vectors", "mix_vectors", "ppmi"]
@@ -65,18 +66,16 @@ def cooccurrence_vectors(prepared: PreparedData, dim: int, window: int, seed: in
     values and L2-normalised. An item with no train co-occurrence gets a zero row (:func:`mix_vectors`
     then leaves its text vector alone).
     """
-    index = {item: row for row, item in enumerate(prepared.items.item_id)}
+    index = item_index(prepared)
     n_items = len(index)
     if not 1 <= dim < n_items:
         raise ValueError(f"dim must lie in 1..{n_items - 1} for {n_items} items, not {dim}.")
-    train = [[index[item] for item in items[:-2]] for items in prepared.sequences.item_ids]
+    train = [[index[item] for item in history] for history in prepared.examples("train").history]
     weights = ppmi(cooccurrence_counts(train, n_items, window))
     if weights.nnz == 0:
         return np.zeros((n_items, dim), dtype=np.float32)
     left, singular, _ = randomized_svd(weights, dim, random_state=seed)
-    vectors = left * np.sqrt(singular)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0).astype(np.float32)
+    return _unit_rows(left * np.sqrt(singular))
 
 
 def mix_vectors(text: np.ndarray, behaviour: np.ndarray, weight: float) -> np.ndarray:
@@ -91,6 +90,10 @@ def mix_vectors(text: np.ndarray, behaviour: np.ndarray, weight: float) -> np.nd
         raise ValueError(f"{len(text)} text vectors but {len(behaviour)} behaviour vectors.")
     if weight == 0.0:
         return np.asarray(text, dtype=np.float32)
-    mixed = np.hstack([np.sqrt(1.0 - weight) * text, np.sqrt(weight) * behaviour])
-    norms = np.linalg.norm(mixed, axis=1, keepdims=True)
-    return np.divide(mixed, norms, out=np.zeros_like(mixed), where=norms > 0).astype(np.float32)
+    return _unit_rows(np.hstack([np.sqrt(1.0 - weight) * text, np.sqrt(weight) * behaviour]))
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` scaled to unit L2 norm, as float32; zero rows stay zero."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0).astype(np.float32)

@@ -346,13 +346,18 @@ def value_listings(
         raise ValueError(f"listing size must be at least 1, not {size}.")
     documents = []
     for (attribute, _), group in steerable.groupby(["attribute", "value"], sort=True):
-        head = f"{attribute.replace('_', ' ').capitalize()}: {group.text.iloc[0]}."
+        head = _value_heading(attribute, group.text.iloc[0])
         items = group.item_id.drop_duplicates().to_numpy()
         for _ in range(repeats):
             shuffled = items[rng.permutation(len(items))]
             for start in range(0, len(shuffled), size):
                 documents.append(f"{head} {format_history(shuffled[start : start + size], catalog, size)}")
     return documents
+
+
+def _value_heading(attribute: str, text: str) -> str:
+    """How a listing names the value its SIDs hold: "Price tier: cheap."."""
+    return f"{attribute.replace('_', ' ').capitalize()}: {text}."
 
 
 def steer_listings(
@@ -374,7 +379,7 @@ def steer_listings(
     for _, seen, (attribute, _, text, best) in _steer_draws(
         users, held_out, picker, config.steer_listings_per_user, config.steer_pool, rng
     ):
-        head = f"{attribute.replace('_', ' ').capitalize()}: {text}."
+        head = _value_heading(attribute, text)
         listed = [best[i] for i in rng.permutation(len(best))]
         history = format_history(seen, catalog, config.max_history)
         documents.append(f"{history} {head} {format_history(listed, catalog, len(listed))}")
