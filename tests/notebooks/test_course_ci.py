@@ -127,6 +127,9 @@ def test_06_evaluate(course):
     assert test["SASRec"]["ndcg@10"] > test["most popular"]["ndcg@10"]
     assert m["constrained_valid_share"] == 1.0
     assert isinstance(m["hybrid_beats_sasrec_ndcg10"], bool)
+    gap = test["hybrid (SID LM)"]["ndcg@10"] - test["SASRec"]["ndcg@10"]
+    assert m["ndcg10_minus_sasrec"] == pytest.approx(gap)
+    assert m["ndcg10_minus_sasrec_lo"] <= m["ndcg10_minus_sasrec"] <= m["ndcg10_minus_sasrec_hi"]
     kinds = {key.split("|")[2] for key in m["steering"]}
     attributes = {key.split("|")[1] for key in m["steering"]}
     assert kinds == {"catalog", "history", "oracle"}
