@@ -266,18 +266,15 @@ def _check_catalog(prepared: PreparedData, catalog: SidCatalog) -> None:
 
 
 def _train_sequences(prepared: PreparedData) -> list[tuple[str, list[str]]]:
-    """(user_id, train items in time order): each sequence without its last two (valid, test) items."""
-    return [
-        (user, list(items)[:-2])
-        for user, items in zip(prepared.sequences.user_id, prepared.sequences.item_ids)
-    ]
+    """(user_id, train items in time order), as :meth:`PreparedData.examples` splits them."""
+    train = prepared.examples("train")
+    return list(zip(train.user_id, train.history, strict=True))
 
 
 def _held_out(prepared: PreparedData) -> dict[str, list[str]]:
-    """user_id → the user's valid and test items (the last two of the sequence)."""
-    return {
-        user: list(items)[-2:] for user, items in zip(prepared.sequences.user_id, prepared.sequences.item_ids)
-    }
+    """user_id → the user's valid and test items."""
+    valid, test = prepared.examples("valid"), prepared.examples("test")
+    return {user: [v, t] for user, v, t in zip(valid.user_id, valid.target, test.target, strict=True)}
 
 
 def _train_popularity(prepared: PreparedData) -> pd.Series:
@@ -318,8 +315,9 @@ def stage1_corpus(
     for item, title, text in zip(prepared.items.item_id, prepared.items.title, texts, strict=True):
         sid = catalog.sid(item)
         documents += [f"{text}\nID: {sid}", f"{sid} is {title}."]
-        described = describe_item(title, facts.get(item, {}))
-        documents += [f"{described}\nID: {sid}"] * config.fact_repeats
+        if config.fact_repeats:
+            described = describe_item(title, facts.get(item, {}))
+            documents += [f"{described}\nID: {sid}"] * config.fact_repeats
     for _, items in _train_sequences(prepared):
         if items:
             documents += [format_history(items, catalog, config.sequence_history)] * config.sequence_repeats
