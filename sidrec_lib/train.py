@@ -9,7 +9,7 @@ tokens and teaches them on item text ↔ SID pairs and train-split SID sequences
     accelerate launch -m sidrec_lib.train --config job.yaml   # DDP / FSDP / DeepSpeed via accelerate configs
 
 Checkpoints go to ``artifacts/<run>/.checkpoints/<step>-<hash of its parameters>/``; a run that is
-interrupted resumes from the last one.
+interrupted resumes from the last complete one (a checkpoint cut short mid-save is passed over).
 """
 
 from __future__ import annotations
@@ -370,8 +370,22 @@ def _checkpoint_dir(run: Run, step: str, config: Preset, upstream: list[str]) ->
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
-    found = [p for p in folder.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)]
+    """The newest complete checkpoint: one a kill cut short mid-save is passed over."""
+    found = [
+        p
+        for p in folder.glob("checkpoint-*")
+        if re.fullmatch(r"checkpoint-\d+", p.name) and _complete_checkpoint(p)
+    ]
     return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
+
+
+def _complete_checkpoint(folder: Path) -> bool:
+    """The trainer writes its state file last, so a checkpoint whose state file reads is whole."""
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _tied(model: PreTrainedModel) -> bool:
