@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sidrec_lib.train import _complete_checkpoint
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.notebooks
@@ -154,7 +155,7 @@ def test_training_cli_resumes_after_an_interruption(course, tmp_path):
     command = [sys.executable, "-m", "sidrec_lib.train", "--config", str(job)]
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while not whole_checkpoints(run_dir) and time.monotonic() < deadline:
+    while max(whole_checkpoints(run_dir), default=0) < 20 and time.monotonic() < deadline:
         if first.poll() is not None:
             pytest.fail("training finished before it could be interrupted")
         time.sleep(0.1)
@@ -175,15 +176,9 @@ def test_training_cli_resumes_after_an_interruption(course, tmp_path):
 
 
 def whole_checkpoints(run_dir: Path) -> list[int]:
-    """Steps of the stage-2 checkpoints of at least 20 steps whose state file the trainer has written."""
-    steps = []
-    for folder in run_dir.glob(".checkpoints/05_sft-*/checkpoint-*"):
-        try:
-            json.loads((folder / "trainer_state.json").read_text())
-        except (OSError, ValueError):
-            continue
-        steps.append(int(folder.name.split("-")[1]))
-    return [step for step in steps if step >= 20]
+    """Steps of the stage-2 checkpoints that the trainer finished saving."""
+    folders = run_dir.glob(".checkpoints/05_sft-*/checkpoint-*")
+    return [int(folder.name.split("-")[1]) for folder in folders if _complete_checkpoint(folder)]
 
 
 def test_a_step_with_missing_inputs_names_the_notebook_to_run(tmp_path):
