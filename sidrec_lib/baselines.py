@@ -15,6 +15,7 @@ import copy
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 
 from sidrec_lib.prepare import PreparedData
 
-__all__ = ["MostPopular", "Recommender", "SASRec", "SASRecConfig", "item_index", "top_k"]
+__all__ = ["MostPopular", "Recommender", "SASRec", "SASRecConfig", "item_index", "top_k", "valid_ndcg"]
 
 CONFIG_FILE = "sasrec.json"
 WEIGHTS_FILE = "sasrec.safetensors"
@@ -271,7 +272,9 @@ class SASRec(nn.Module):
 
             if epoch % config.eval_every and epoch != config.max_epochs:
                 continue
-            ndcg, recall = _valid_ndcg(model, valid_histories, [t[0] for t in valid_targets])
+            ndcg, recall = valid_ndcg(
+                model._scores_of_indices, valid_histories, [t[0] for t in valid_targets]
+            )
             model.history.append(
                 {
                     "epoch": epoch,
@@ -341,18 +344,23 @@ def _pad(rows: list[list[int]], model: SASRec, fill: int = 0) -> tuple[torch.Ten
     return out.to(model.device), lengths.to(model.device)
 
 
-def _valid_ndcg(
-    model: SASRec, histories: list[list[int]], targets: list[int], k: int = 10, batch_size: int = 1024
+def valid_ndcg(
+    score_fn: Callable[[list[list[int]]], torch.Tensor],
+    histories: list[list[int]],
+    targets: list[int],
+    k: int = 10,
+    batch_size: int = 1024,
 ) -> tuple[float, float]:
     """NDCG@k and Recall@k of one target per user over the full catalog, history items excluded.
 
-    The target's rank is the number of non-history items scored strictly higher (for early stopping
-    only; the evaluation module has the full metrics).
+    ``score_fn`` maps histories (item rows) to an (n, n_items) score tensor. The target's rank is the
+    number of non-history items scored strictly higher (for early stopping only; the evaluation
+    module has the full metrics).
     """
     ndcg = recall = 0.0
     for start in range(0, len(histories), batch_size):
         chunk = histories[start : start + batch_size]
-        scores = model._scores_of_indices(chunk)
+        scores = score_fn(chunk)
         rows = torch.tensor([i for i, h in enumerate(chunk) for _ in h], dtype=torch.long)
         cols = torch.tensor([j for h in chunk for j in h], dtype=torch.long)
         scores[rows.to(scores.device), cols.to(scores.device)] = -math.inf

@@ -36,8 +36,10 @@ __all__ = [
     "RQKMeans",
     "add_dedup_level",
     "codebook_usage",
+    "codes_for_catalog",
     "coherence_table",
     "collision_stats",
+    "compare_settings",
     "prefix_purity",
     "random_control_codes",
     "semantic_id_table",
@@ -631,6 +633,21 @@ class RQKMeans:
 # ---------------------------------------------------------------------------------------------
 
 
+def codes_for_catalog(n_items: int, smallest: int = 16, largest: int = 256) -> int:
+    """Codewords per level sized to a catalog: the smallest power of two whose square reaches ``n_items``.
+
+    With ``codes**2 >= n_items`` the first two codes could name every item; the third splits the
+    clumps that real embeddings leave, and the dedup level whatever still collides. Clipped to
+    ``[smallest, largest]``: 400 items get 32, 3,000 get 64, 137,000 get 256.
+    """
+    if n_items < 1:
+        raise ValueError(f"codes_for_catalog needs at least one item, not {n_items}.")
+    codes = 1 << max(0, math.ceil(math.log2(math.sqrt(n_items))))
+    while codes * codes < n_items:  # guard against rounding in the logarithm
+        codes *= 2
+    return int(min(max(codes, smallest), largest))
+
+
 def _group_ids(codes: np.ndarray) -> np.ndarray:
     """Integer id per row such that rows with equal code tuples share an id."""
     if codes.shape[1] == 0:
@@ -783,3 +800,33 @@ def coherence_table(
     table = pd.DataFrame(rows, columns=["attribute", "prefix", "purity", "random"])
     table["lift"] = table.purity / table.random
     return table
+
+
+def compare_settings(
+    vectors: np.ndarray,
+    labels: dict[str, pd.Series],
+    settings: Sequence[dict[str, Any]],
+    prefix_length: int = 2,
+) -> pd.DataFrame:
+    """One row per :class:`RQKMeans` setting (its keyword arguments): collisions, error, coherence.
+
+    Columns: ``codes``, ``balanced``, ``collision_rate``, ``largest_group``, ``final_mse`` (what the
+    codes leave of the vectors) and ``<attribute>@prefix<n>``, the :func:`prefix_purity` of each
+    attribute at ``prefix_length`` codes.
+    """
+    rows = []
+    for setting in settings:
+        model = RQKMeans(**setting)
+        codes = model.fit(vectors)
+        collisions = collision_stats(codes)
+        row = {
+            "codes": model.codes,
+            "balanced": model.balanced,
+            "collision_rate": collisions["collision_rate"],
+            "largest_group": collisions["largest_group"],
+            "final_mse": model.level_mse[-1],
+        }
+        for name, values in labels.items():
+            row[f"{name}@prefix{prefix_length}"] = prefix_purity(codes, values, prefix_length)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -84,6 +84,15 @@ def test_03_semantic_ids(course):
         coherence = m["coherence"][f"{attribute}@prefix2"]
         assert coherence["purity"] > coherence["random"] + 0.1, attribute
         assert 0 <= coherence["text_only"] <= 1
+    # Codes per level sized to the catalog (400 items: 32), beside half and twice as many.
+    assert m["codes"] == 32
+    compared = m["settings_compared"]
+    assert [(row["codes"], row["balanced"]) for row in compared] == [
+        (k, b) for k in (16, 32, 64) for b in (False, True)
+    ]
+    plain = [row for row in compared if not row["balanced"]]
+    assert plain[1]["collision_rate"] == pytest.approx(m["collision_rate"])
+    assert plain[0]["final_mse"] > plain[1]["final_mse"] > plain[2]["final_mse"]  # more codes, less error
 
 
 def test_04_vocabulary(course):
@@ -120,7 +129,7 @@ def test_05_sft(course):
 def test_06_evaluate(course):
     m = metrics(course[0], "06_evaluate")
     test = m["test"]
-    assert set(test) == {"hybrid (SID LM)", "SASRec", "most popular"}
+    assert set(test) == {"hybrid (SID LM)", "SASRec", "SASRec (Cornac)", "most popular"}
     for name, scores in test.items():
         assert scores["users"] == m["users"] == 300
         assert scores["full_lists"] == 1.0, name  # 20 distinct items for every user
@@ -128,9 +137,18 @@ def test_06_evaluate(course):
         assert scores["ndcg@10_lo"] <= scores["ndcg@10"] <= scores["ndcg@10_hi"]
     assert test["SASRec"]["ndcg@10"] > test["most popular"]["ndcg@10"]
     assert m["constrained_valid_share"] == 1.0
+    # The hybrid's bar is the stronger SASRec on test, ours or Cornac's.
+    strongest = m["strongest_sasrec"]
+    assert test[strongest]["ndcg@10"] == max(test[n]["ndcg@10"] for n in ("SASRec", "SASRec (Cornac)"))
     assert isinstance(m["hybrid_beats_sasrec_ndcg10"], bool)
-    gap = test["hybrid (SID LM)"]["ndcg@10"] - test["SASRec"]["ndcg@10"]
+    gap = test["hybrid (SID LM)"]["ndcg@10"] - test[strongest]["ndcg@10"]
     assert m["ndcg10_minus_sasrec"] == pytest.approx(gap)
+    assert m["ndcg10_ratio_to_sasrec"] == pytest.approx(
+        test["hybrid (SID LM)"]["ndcg@10"] / test[strongest]["ndcg@10"]
+    )
+    sweep = m["cornac_sasrec"]["sweep"]
+    assert [row["setting"] for row in sweep] == ["dim=32 max_len=10", "dim=32 dropout=0.5 max_len=10"]
+    assert 1 <= m["cornac_sasrec"]["best_epoch"] <= 2
     assert m["ndcg10_minus_sasrec_lo"] <= m["ndcg10_minus_sasrec"] <= m["ndcg10_minus_sasrec_hi"]
     kinds = {key.split("|")[2] for key in m["steering"]}
     attributes = {key.split("|")[1] for key in m["steering"]}

@@ -79,10 +79,12 @@ def test_whole_course_records_its_metrics(course):
     evaluated = json.loads((course / "06_evaluate" / "metrics.json").read_text())
     assert tuned["final_loss"] < tuned["first_loss"]
     assert evaluated["test"]["SASRec"]["ndcg@10"] > evaluated["test"]["most popular"]["ndcg@10"]
+    assert evaluated["test"]["SASRec (Cornac)"]["users"] == evaluated["users"]
+    assert evaluated["strongest_sasrec"] in ("SASRec", "SASRec (Cornac)")
     assert evaluated["constrained_valid_share"] == 1.0
     assert {key.split("|")[1] for key in evaluated["steering"]} == {"brand", "keyword"}
     figures = {
         name: {k: round(v, 4) for k, v in scores.items() if k in ("ndcg@10", "recall@10")}
         for name, scores in evaluated["test"].items()
     }
-    print(json.dumps(figures, indent=1))
+    print(json.dumps({**figures, "cornac_sweep": evaluated["cornac_sasrec"]["sweep"]}, indent=1))

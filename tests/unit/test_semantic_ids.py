@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sidrec_lib.semantic_ids import (
     RQKMeans,
     add_dedup_level,
     codebook_usage,
+    codes_for_catalog,
     collision_stats,
+    compare_settings,
     prefix_purity,
     random_control_codes,
 )
@@ -296,3 +299,43 @@ def test_empty_cluster_gets_the_farthest_point() -> None:
     np.testing.assert_allclose(new[2].numpy(), [10.0, 0.0])  # the farthest point moved there
     np.testing.assert_allclose(new[0].numpy(), [0.0, 1.0])
     np.testing.assert_allclose(new[1].numpy(), [5.0, 0.0])  # its only point left: keeps its center
+
+
+# -- sizing and comparing codebooks -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("items", "codes"),
+    [(1, 16), (256, 16), (257, 32), (400, 32), (1831, 64), (4096, 64), (4097, 128), (10**6, 256)],
+)
+def test_codes_for_catalog_is_the_smallest_power_of_two_whose_square_covers_the_catalog(items, codes):
+    assert codes_for_catalog(items) == codes
+    assert codes_for_catalog(items, smallest=1, largest=10**6) ** 2 >= items
+
+
+def test_codes_for_catalog_rejects_an_empty_catalog():
+    with pytest.raises(ValueError, match="at least one item"):
+        codes_for_catalog(0)
+
+
+def test_compare_settings_reports_each_setting(data):
+    labels = {"cluster": pd.Series(np.arange(len(data)) % 3)}
+    settings = [
+        dict(levels=2, codes=k, iters=5, seed=0, balanced=b, device="cpu")
+        for k in (4, 16)
+        for b in (False, True)
+    ]
+    table = compare_settings(data, labels, settings)
+    assert table[["codes", "balanced"]].values.tolist() == [[4, False], [4, True], [16, False], [16, True]]
+    assert list(table.columns) == [
+        "codes",
+        "balanced",
+        "collision_rate",
+        "largest_group",
+        "final_mse",
+        "cluster@prefix2",
+    ]
+    one = RQKMeans(**settings[2])
+    assert table.collision_rate[2] == collision_stats(one.fit(data))["collision_rate"]
+    assert table.final_mse[0] > table.final_mse[2]  # more codes leave less of the vectors
+    assert table.collision_rate[0] >= table.collision_rate[2]
