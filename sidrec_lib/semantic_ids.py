@@ -811,13 +811,15 @@ def compare_settings(
     """One row per :class:`RQKMeans` setting (its keyword arguments): collisions, error, coherence.
 
     Columns: ``codes``, ``balanced``, ``collision_rate``, ``largest_group``, ``final_mse`` (what the
-    codes leave of the vectors) and ``<attribute>@prefix<n>``, the :func:`prefix_purity` of each
-    attribute at ``prefix_length`` codes.
+    codes leave of the vectors) and ``<attribute> lift@prefix<n>``: the :func:`prefix_purity` of each
+    attribute at ``prefix_length`` codes over the same on shuffled codes. Smaller groups are purer
+    by chance alone, so only the lift compares fairly across sizes.
     """
     rows = []
     for setting in settings:
         model = RQKMeans(**setting)
         codes = model.fit(vectors)
+        control = random_control_codes(codes, model.seed)
         collisions = collision_stats(codes)
         row = {
             "codes": model.codes,
@@ -827,6 +829,7 @@ def compare_settings(
             "final_mse": model.level_mse[-1],
         }
         for name, values in labels.items():
-            row[f"{name}@prefix{prefix_length}"] = prefix_purity(codes, values, prefix_length)
+            purity = prefix_purity(codes, values, prefix_length)
+            row[f"{name} lift@prefix{prefix_length}"] = purity / prefix_purity(control, values, prefix_length)
         rows.append(row)
     return pd.DataFrame(rows)

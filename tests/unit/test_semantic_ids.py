@@ -333,9 +333,10 @@ def test_compare_settings_reports_each_setting(data):
         "collision_rate",
         "largest_group",
         "final_mse",
-        "cluster@prefix2",
+        "cluster lift@prefix2",
     ]
     one = RQKMeans(**settings[2])
     assert table.collision_rate[2] == collision_stats(one.fit(data))["collision_rate"]
     assert table.final_mse[0] > table.final_mse[2]  # more codes leave less of the vectors
     assert table.collision_rate[0] >= table.collision_rate[2]
+    assert (table["cluster lift@prefix2"] > 0).all()
