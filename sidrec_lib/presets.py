@@ -234,7 +234,7 @@ PRESETS: dict[str, Preset] = {
         model=ModelConfig(
             tokenizer_vocab=3000, hidden_size=128, layers=3, heads=4, kv_heads=2, intermediate_size=384
         ),
-        # Sized so that the whole course takes about 35 minutes on 2 CPU cores.
+        # Sized so that the whole course takes 35 to 60 minutes on 2 CPU cores (machines here vary).
         stage1=TrainConfig(epochs=1, batch_size=16, learning_rate=2e-3, padding_free=True),
         tasks=TaskConfig(
             max_history=10,
