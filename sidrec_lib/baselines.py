@@ -29,7 +29,16 @@ from tqdm.auto import tqdm
 
 from sidrec_lib.prepare import PreparedData
 
-__all__ = ["MostPopular", "Recommender", "SASRec", "SASRecConfig", "item_index", "top_k", "valid_ndcg"]
+__all__ = [
+    "EarlyStopping",
+    "MostPopular",
+    "Recommender",
+    "SASRec",
+    "SASRecConfig",
+    "item_index",
+    "top_k",
+    "valid_ndcg",
+]
 
 CONFIG_FILE = "sasrec.json"
 WEIGHTS_FILE = "sasrec.safetensors"
@@ -252,7 +261,7 @@ class SASRec(nn.Module):
         valid_histories = model.encode(list(valid.history))
         valid_targets = model.encode([[t] for t in valid.target])
 
-        best_ndcg, best_state, waited, start = -1.0, None, 0, time.perf_counter()
+        stopper = EarlyStopping(model, config.patience)
         bar = tqdm(range(1, config.max_epochs + 1), desc="SASRec", unit="epoch", disable=not progress)
         for epoch in bar:
             model.train()
@@ -275,26 +284,13 @@ class SASRec(nn.Module):
             ndcg, recall = valid_ndcg(
                 model._scores_of_indices, valid_histories, [t[0] for t in valid_targets]
             )
-            model.history.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": total_loss / max(total_tokens, 1),
-                    "valid_ndcg10": ndcg,
-                    "valid_recall10": recall,
-                    "seconds": time.perf_counter() - start,  # since fit began
-                }
-            )
-            bar.set_postfix(loss=f"{model.history[-1]['train_loss']:.3f}", ndcg10=f"{ndcg:.4f}")
-            if ndcg > best_ndcg:
-                best_ndcg, waited, model.best_epoch = ndcg, 0, epoch
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                waited += 1
-                if waited >= config.patience:
-                    break
+            stop = stopper.update(epoch, total_loss / max(total_tokens, 1), ndcg, recall)
+            bar.set_postfix(loss=f"{stopper.history[-1]['train_loss']:.3f}", ndcg10=f"{ndcg:.4f}")
+            if stop:
+                break
         bar.close()
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        stopper.restore()
+        model.history, model.best_epoch = stopper.history, stopper.best_epoch
         model.eval()
         return model
 
@@ -329,6 +325,45 @@ class SASRec(nn.Module):
         model.history, model.best_epoch = meta["history"], meta["best_epoch"]
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return model.to(device).eval()
+
+
+class EarlyStopping:
+    """Early stopping on valid NDCG@10, shared by the SASRec trainers.
+
+    One ``history`` row per evaluation (epoch, train loss, valid NDCG@10 and Recall@10, seconds since
+    it was made); the weights of the best evaluation are kept for :meth:`restore`; :meth:`update`
+    says stop after ``patience`` evaluations without improvement.
+    """
+
+    def __init__(self, network: nn.Module, patience: int):
+        self.network, self.patience = network, patience
+        self.history: list[dict] = []
+        self.best_epoch: int | None = None
+        self._best, self._state, self._waited = -1.0, None, 0
+        self._start = time.perf_counter()
+
+    def update(self, epoch: int, train_loss: float, ndcg: float, recall: float) -> bool:
+        """Record one evaluation; True when training should stop."""
+        self.history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "valid_ndcg10": ndcg,
+                "valid_recall10": recall,
+                "seconds": time.perf_counter() - self._start,
+            }
+        )
+        if ndcg > self._best:
+            self._best, self._waited, self.best_epoch = ndcg, 0, epoch
+            self._state = copy.deepcopy(self.network.state_dict())
+            return False
+        self._waited += 1
+        return self._waited >= self.patience
+
+    def restore(self) -> None:
+        """Load the best evaluation's weights back into the network (if any evaluation ran)."""
+        if self._state is not None:
+            self.network.load_state_dict(self._state)
 
 
 def _pad(rows: list[list[int]], model: SASRec, fill: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,9 +14,7 @@ up with every other model's; an item that never occurs in train keeps its initia
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sidrec_lib.baselines import item_index, valid_ndcg
+from sidrec_lib.baselines import EarlyStopping, item_index, valid_ndcg
 from sidrec_lib.prepare import PreparedData
 
 __all__ = ["CornacSASRec", "CornacSASRecConfig", "sweep"]
@@ -143,7 +141,7 @@ class CornacSASRec:
         valid = prepared.examples("valid")
         valid_histories = [[index[i] for i in h] for h in valid.history]
         valid_targets = [index[t] for t in valid.target]
-        best, best_state, waited, start = -1.0, None, 0, time.perf_counter()
+        stopper = EarlyStopping(model.network, config.patience)
         bar = tqdm(range(1, config.max_epochs + 1), desc="Cornac SASRec", unit="epoch", disable=not progress)
         for epoch in bar:
             model.network.train()
@@ -181,26 +179,13 @@ class CornacSASRec:
             if epoch % config.eval_every and epoch != config.max_epochs:
                 continue
             ndcg, recall = valid_ndcg(model._scores_of_indices, valid_histories, valid_targets)
-            model.history.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": total / max(count, 1),
-                    "valid_ndcg10": ndcg,
-                    "valid_recall10": recall,
-                    "seconds": time.perf_counter() - start,
-                }
-            )
+            stop = stopper.update(epoch, total / max(count, 1), ndcg, recall)
             bar.set_postfix(loss=f"{total / max(count, 1):.3f}", ndcg10=f"{ndcg:.4f}")
-            if ndcg > best:
-                best, waited, model.best_epoch = ndcg, 0, epoch
-                best_state = copy.deepcopy(model.network.state_dict())
-            else:
-                waited += 1
-                if waited >= config.patience:
-                    break
+            if stop:
+                break
         bar.close()
-        if best_state is not None:
-            model.network.load_state_dict(best_state)
+        stopper.restore()
+        model.history, model.best_epoch = stopper.history, stopper.best_epoch
         model.network.eval()
         return model
 
