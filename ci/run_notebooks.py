@@ -6,7 +6,9 @@
     python ci/run_notebooks.py --preset ci --dataset ../shared/data/amazon18-industrial --set prepare.kcore=3
 
 Executed copies go to ``artifacts/<run>/executed/``; ``artifacts/<run>/summary.md`` gathers every
-step's figures and plots. On a failure it names the notebook and the failing cell and exits 1.
+step's figures and plots. On a failure (a failing cell, or a kernel that died) it names the notebook
+and exits 1; bad arguments or settings stop it before any notebook runs, with one ``error:`` message
+and exit code 2 (``--debug`` shows the full traceback instead).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -42,6 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="preset override, e.g. semantic_ids.codes=32",
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser.parse_args(argv)
 
 
@@ -49,9 +54,12 @@ def parse_overrides(pairs: list[str]) -> dict:
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ValueError(f"--set {pair!r}: the value is not valid YAML ({e})") from e
     return overrides
 
 
@@ -61,22 +69,61 @@ def select_notebooks(only: str | None) -> list[Path]:
         wanted = {n.strip().zfill(2) for n in only.split(",") if n.strip()}
         unknown = wanted - {p.name[:2] for p in notebooks}
         if unknown:
-            raise SystemExit(
+            raise ValueError(
                 f"--only names no notebook for {sorted(unknown)}; have {[p.name for p in notebooks]}"
             )
         notebooks = [p for p in notebooks if p.name[:2] in wanted]
     return notebooks
 
 
+def kernel_settings(socket_dir: Path) -> dict[str, Any]:
+    """papermill keyword arguments that start each kernel on IPC sockets (files) in ``socket_dir``.
+
+    Over TCP, every kernel warns at start that its traffic is not encrypted; sockets in a private
+    folder are reachable only by this user, so there is nothing to warn about. Windows keeps TCP.
+    """
+    if os.name == "nt":
+        return {}
+    from traitlets.config import Config
+
+    return {"config": Config({"KernelManager": {"transport": "ipc", "ip": str(socket_dir / "kernel")}})}
+
+
+def stopped_message(notebook: str, error: Exception, output: Path) -> str:
+    """Why ``notebook`` stopped when papermill raised something other than a failing cell."""
+    from nbclient.exceptions import DeadKernelError
+
+    if isinstance(error, DeadKernelError) or "kernel died" in str(error).lower():
+        what = "the kernel died (likely out of memory, or killed)"
+    else:
+        what = "papermill stopped"
+    return f"{notebook} failed: {what}: {type(error).__name__}: {error}\n  executed copy: {output}"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the notebooks; 0 when all pass, 1 when one fails, 2 on bad arguments or settings."""
+    from sidrec_lib.artifacts import StepInputError
+    from sidrec_lib.sources import SourceError
+
+    args = parse_args(argv)
+    try:
+        return run_notebooks(args)
+    except (ValueError, SourceError, StepInputError, FileNotFoundError) as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def run_notebooks(args: argparse.Namespace) -> int:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     from sidrec_lib.artifacts import open_run
     from sidrec_lib.summary import write_summary
 
-    args = parse_args(argv)
     overrides = parse_overrides(args.set)
+    notebooks = select_notebooks(args.only)
     dataset = args.dataset
     if dataset and Path(dataset).is_dir():  # notebooks run in notebooks/: pass folders absolute
         dataset = str(Path(dataset).resolve())
@@ -96,29 +143,35 @@ def main(argv: list[str] | None = None) -> int:
 
     timings: list[tuple[str, float, str]] = []
     failed = None
-    for notebook in select_notebooks(args.only):
-        output = executed_dir / notebook.name
-        print(f"  running {notebook.name} ...", flush=True)
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(notebook),
-                str(output),
-                parameters=parameters,
-                kernel_name="python3",
-                cwd=str(NOTEBOOKS),
-                progress_bar=False,
-            )
-            timings.append((notebook.name, time.perf_counter() - start, "ok"))
-        except PapermillExecutionError as e:
-            timings.append((notebook.name, time.perf_counter() - start, "FAILED"))
-            source = e.source.strip().splitlines()
-            failed = (
-                f"{notebook.name} failed in cell {e.cell_index} (execution count {e.exec_count}):\n"
-                + "\n".join(f"    | {line}" for line in source[:12])
-                + f"\n  {e.ename}: {e.evalue}\n  executed copy: {output}"
-            )
-            break
+    with tempfile.TemporaryDirectory(prefix="sidrec-kernels-") as socket_dir:
+        for notebook in notebooks:
+            output = executed_dir / notebook.name
+            print(f"  running {notebook.name} ...", flush=True)
+            start = time.perf_counter()
+            try:
+                papermill.execute_notebook(
+                    str(notebook),
+                    str(output),
+                    parameters=parameters,
+                    kernel_name="python3",
+                    cwd=str(NOTEBOOKS),
+                    progress_bar=False,
+                    **kernel_settings(Path(socket_dir)),
+                )
+                timings.append((notebook.name, time.perf_counter() - start, "ok"))
+            except PapermillExecutionError as e:
+                timings.append((notebook.name, time.perf_counter() - start, "FAILED"))
+                source = e.source.strip().splitlines()
+                failed = (
+                    f"{notebook.name} failed in cell {e.cell_index} (execution count {e.exec_count}):\n"
+                    + "\n".join(f"    | {line}" for line in source[:12])
+                    + f"\n  {e.ename}: {e.evalue}\n  executed copy: {output}"
+                )
+                break
+            except Exception as e:  # a dead kernel (out of memory, killed) or one that never started
+                timings.append((notebook.name, time.perf_counter() - start, "FAILED"))
+                failed = stopped_message(notebook.name, e, output)
+                break
 
     width = max(len(name) for name, _, _ in timings) if timings else 10
     print(f"\n{'notebook':<{width}}  {'seconds':>8}  status")

@@ -2,9 +2,13 @@
 
 Each step writes its files into a hidden ``.partial`` folder, then ``finish`` adds
 ``manifest.json`` (parameters, hashes of the upstream manifests, library version, timings,
-file hashes) and ``metrics.json`` and swaps the folder into place, so a step's output is either
-complete or absent. A later step calls :meth:`Run.require`, which stops with the notebook to
-run when an input is missing, was made with other parameters, or is older than its own inputs.
+each file's size and hash) and ``metrics.json`` and swaps the folder into place, so a step's
+output is either complete or absent. A step is written by one process at a time: a second writer
+of the same step of the same run is refused while the first holds the step's lock file.
+
+A later step calls :meth:`Run.require`, which stops with the notebook to run when an input is
+missing, was made with other parameters, is older than its own inputs, or has a file that is no
+longer the one its manifest recorded (deleted, truncated or replaced).
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from sidrec_lib import __version__
+
+try:  # POSIX; elsewhere steps are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 from sidrec_lib.presets import PRESETS, Preset, get_preset
 
 STEPS: dict[str, str] = {
@@ -34,8 +43,25 @@ STEPS: dict[str, str] = {
 }
 
 
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 class StepInputError(RuntimeError):
-    """An input step is missing, stale, or was made with other parameters."""
+    """An input step is missing, stale, was made with other parameters, or its files changed."""
+
+
+class StepBusyError(RuntimeError):
+    """Another process is writing the same step of the same run."""
+
+
+def check_run_name(name: str) -> str:
+    """``name`` if it can name a folder under the artifacts folder, else a clear error."""
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"Run name {name!r} cannot name a folder under the artifacts folder: use letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit (e.g. --run mine)."
+        )
+    return name
 
 
 def step_params(preset: Preset, step: str) -> dict[str, Any]:
@@ -78,6 +104,18 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) → sha256, for this process
+
+
+def _known_digest(path: Path) -> str:
+    """``sha256_file(path)``, hashed once per process for a file whose size and time are unchanged."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON next to ``path`` and rename it into place."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -111,7 +149,7 @@ class Run:
     """One run's artifact folder, ``<artifacts_dir>/<name>``."""
 
     def __init__(self, artifacts_dir: str | Path, name: str):
-        self.root = Path(artifacts_dir).resolve() / name
+        self.root = Path(artifacts_dir).resolve() / check_run_name(name)
         self.name = name
 
     def step_dir(self, step: str) -> Path:
@@ -148,6 +186,7 @@ class Run:
                 raise StepInputError(
                     f"Step {step} in {folder} was made from an older {upstream}. Re-run {notebook}."
                 )
+        _check_files(folder, manifest.get("files", {}), f"Re-run {notebook}.")
         return folder
 
     def start(self, step: str, preset: Preset, upstream: list[str] = ()) -> StepWriter:
@@ -155,6 +194,30 @@ class Run:
         for name in upstream:
             self.require(name, preset)
         return StepWriter(self, step, step_params(preset, step), {u: self.manifest_hash(u) for u in upstream})
+
+
+def _check_files(folder: Path, files: dict[str, Any], rerun: str) -> None:
+    """Each file the manifest lists is there, with the size and hash it was written with.
+
+    The hash of a file is computed once per process (while its size and time stay the same), so
+    the checks of a chain of steps cost one read of each file.
+    """
+    for name, recorded in files.items():
+        # Manifests of older library versions record the hash alone.
+        digest, size = (
+            (recorded, None) if isinstance(recorded, str) else (recorded["sha256"], recorded["bytes"])
+        )
+        path = folder / name
+        if not path.is_file():
+            raise StepInputError(f"{path} is missing (its step wrote it). {rerun}")
+        found = path.stat().st_size
+        if size is not None and found != size:
+            raise StepInputError(
+                f"{path} has {found:,} bytes, not the {size:,} it was written with (cut short or replaced). "
+                f"{rerun}"
+            )
+        if _known_digest(path) != digest:
+            raise StepInputError(f"{path} is not the file its step wrote (its contents changed). {rerun}")
 
 
 def _param_diff(found: dict[str, Any], expected: dict[str, Any], prefix: str = "") -> str:
@@ -177,7 +240,8 @@ class StepWriter:
         self.run, self.step, self.params, self.upstream = run, step, params, upstream
         self.final_dir = run.step_dir(step)
         self.dir = run.root / f".{step}.partial"
-        if self.dir.exists():
+        self._lock = _StepLock(run.root / f".{step}.lock", f"step {step} of run {run.name!r}")
+        if self.dir.exists():  # left by a writer that stopped before finishing
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         self.timings: dict[str, float] = {}
@@ -200,8 +264,11 @@ class StepWriter:
     def finish(self, metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
         """Write manifest and metrics, then replace the step's folder in one rename."""
         self.timings["total"] = round(time.perf_counter() - self._started, 3)
+        write_json_atomic(self.dir / "metrics.json", metrics)
         files = {
-            str(p.relative_to(self.dir)): sha256_file(p) for p in sorted(self.dir.rglob("*")) if p.is_file()
+            str(p.relative_to(self.dir)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for p in sorted(self.dir.rglob("*"))
+            if p.is_file()
         }
         manifest = {
             "step": self.step,
@@ -214,7 +281,6 @@ class StepWriter:
             "files": files,
             **(extra or {}),
         }
-        write_json_atomic(self.dir / "metrics.json", metrics)
         write_json_atomic(self.dir / "manifest.json", manifest)
         old = self.run.root / f".{self.step}.old"
         if old.exists():
@@ -223,4 +289,45 @@ class StepWriter:
             os.replace(self.final_dir, old)
         os.replace(self.dir, self.final_dir)
         shutil.rmtree(old, ignore_errors=True)
+        self._lock.release()
         return self.final_dir
+
+
+_HELD_LOCKS: dict[Path, _StepLock] = {}  # the step locks this process holds
+
+
+class _StepLock:
+    """An exclusive lock on ``path`` (``flock``), held until :meth:`release` or the process ends.
+
+    Another process asking for it gets :class:`StepBusyError`. The same process asking again (a
+    notebook cell run a second time) takes it over from its earlier, unfinished writer.
+    """
+
+    def __init__(self, path: Path, what: str):
+        self.path = path
+        if path in _HELD_LOCKS:
+            _HELD_LOCKS.pop(path).release()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "a+")  # noqa: SIM115 (held open for the lock's lifetime)
+        if fcntl is not None:
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._file.seek(0)
+                holder = self._file.read().strip() or "unknown"
+                self._file.close()
+                raise StepBusyError(
+                    f"Another process (pid {holder}) is writing {what} ({path}); wait for it to finish, "
+                    "or stop it and run again."
+                ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+        _HELD_LOCKS[path] = self
+
+    def release(self) -> None:
+        if not self._file.closed:
+            self._file.close()  # closing drops the flock
+        if _HELD_LOCKS.get(self.path) is self:
+            del _HELD_LOCKS[self.path]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -115,8 +116,8 @@ def embed_items(
     """
     cache_path = Path(cache_dir) / f"{cache_key(encoder_name, prompt, texts)}.npy"
     if cache_path.is_file():
-        vectors = np.load(cache_path)
-        if vectors.shape[0] == len(texts):
+        vectors = _cached_vectors(cache_path, len(texts))
+        if vectors is not None:
             return vectors, True
     vectors = encode_texts(load_encoder(encoder_name, device), texts, batch_size, prompt)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +125,25 @@ def embed_items(
     np.save(partial, vectors)
     os.replace(partial, cache_path)
     return vectors, False
+
+
+def _cached_vectors(path: Path, rows: int) -> np.ndarray | None:
+    """The vectors in the cache file ``path``, or None (with a warning, the file removed) when it
+    cannot be read or does not hold ``rows`` finite float32 rows: the caller then encodes again."""
+    try:
+        vectors = np.load(path, allow_pickle=False)
+        problem = None
+        if vectors.ndim != 2 or vectors.shape[0] != rows or vectors.dtype != np.float32:
+            problem = f"it holds a {vectors.dtype} array of shape {vectors.shape}, not {rows} float32 rows"
+        elif not np.isfinite(vectors).all():
+            problem = "it holds values that are not finite"
+    except (OSError, ValueError, EOFError) as e:
+        problem = f"it cannot be read ({e})"
+    if problem is None:
+        return vectors
+    warnings.warn(f"Embedding cache {path} is damaged: {problem}. Encoding the items again.", stacklevel=3)
+    path.unlink(missing_ok=True)
+    return None
 
 
 def nearest_neighbours(vectors: np.ndarray, rows: list[int], k: int = 5) -> np.ndarray:

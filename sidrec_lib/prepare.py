@@ -119,9 +119,12 @@ def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
     items = items[items.item_id.isin(set(inter.item_id))].sort_values("item_id").reset_index(drop=True)
     counts.append(_counts(f"{config.kcore}-core ({passes} passes)", len(items), inter))
     if inter.empty:
-        raise ValueError(
-            f"No interaction survives the {config.kcore}-core filter; lower prepare.kcore or use more data."
+        advice = (
+            "lower prepare.kcore or use more data"
+            if config.kcore > 1
+            else f"each user needs {MIN_SEQUENCE} interactions (train, valid, test); use more data"
         )
+        raise ValueError(f"No interaction survives the {config.kcore}-core filter: {advice}.")
 
     inter = inter.reset_index(drop=True)
     inter["position"] = inter.groupby("user_id", sort=False).cumcount()

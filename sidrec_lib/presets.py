@@ -2,17 +2,123 @@
 
 A preset is a tree of small dataclasses, one per step. Notebooks take a preset name plus
 overrides written as dotted keys, e.g. ``{"semantic_ids.codes": 64, "prepare.kcore": 3}``.
+
+Each section states its allowed values in ``problems()``, right below its fields; :func:`get_preset`
+checks the whole preset at once and raises one ``ValueError`` that lists every bad field.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import string
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_ITEM_TEMPLATE = (
     "Title: {title}\nBrand: {store}\nCategories: {categories}\nDetails: {details}\nDescription: {description}"
 )
+LR_SCHEDULERS = (  # transformers schedules that need no extra arguments
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+    "inverse_sqrt",
+)  # fmt: skip
+DTYPES = ("float32", "bfloat16", "float16")
+LONGEST_LIST = 20  # notebook 06 ranks top-20 lists; beam search keeps at least that many beams
+SASREC_HEADS = 2  # attention heads of notebook 06's SASRec (SASRecConfig.heads)
+MIN_CODES, MAX_CODES = 2, 65536  # codewords per level
+MAX_LEVELS = 8
+MIN_BUILTIN_SIZE = 10  # items and users of the generated store
+
+
+class _Checks:
+    """The problems of one preset section, each as ``section.field = value: what is allowed``.
+
+    Types come from the dataclass's annotations and are checked first; a field of the wrong type
+    is reported once and skipped by the range checks that follow.
+    """
+
+    def __init__(self, config: Any, section: str):
+        self.config, self.section = config, section
+        self.problems: list[str] = []
+        self._bad: set[str] = set()
+        hints = typing.get_type_hints(type(config))
+        for f in dataclasses.fields(config):
+            expected = _type_problem(getattr(config, f.name), hints[f.name])
+            if expected:
+                self._report(f.name, f"must be {expected}")
+
+    def _report(self, name: str, allowed: str) -> None:
+        self._bad.add(name)
+        key = f"{self.section}.{name}" if self.section else name
+        self.problems.append(f"{key} = {getattr(self.config, name)!r}: {allowed}")
+
+    def rule(self, name: str, ok: Callable[[], bool], allowed: str, uses: tuple[str, ...] = ()) -> None:
+        """Report ``name`` unless ``ok()``; skipped when ``name`` or a field in ``uses`` is already bad."""
+        if not self._bad & {name, *uses} and not ok():
+            self._report(name, allowed)
+
+    def at_least(self, name: str, low: float) -> None:
+        self.rule(name, lambda: getattr(self.config, name) >= low, f"must be >= {low}")
+
+    def between(self, name: str, low: float, high: float) -> None:
+        self.rule(name, lambda: low <= getattr(self.config, name) <= high, f"must be from {low} to {high}")
+
+    def positive(self, name: str) -> None:
+        self.rule(name, lambda: getattr(self.config, name) > 0, "must be > 0")
+
+    def fraction(self, name: str) -> None:
+        """0 <= value < 1 (a share that cannot be all)."""
+        self.rule(name, lambda: 0 <= getattr(self.config, name) < 1, "must be in [0, 1)")
+
+    def one_of(self, name: str, choices: tuple[str, ...]) -> None:
+        self.rule(name, lambda: getattr(self.config, name) in choices, f"must be one of {', '.join(choices)}")
+
+    def filled(self, name: str) -> None:
+        """Non-empty text, or a non-empty list."""
+        self.rule(name, lambda: len(getattr(self.config, name)) > 0, "must not be empty")
+
+    def each_at_least(self, name: str, low: float) -> None:
+        self.rule(
+            name, lambda: all(v >= low for v in getattr(self.config, name)), f"every value must be >= {low}"
+        )
+
+    def each_fraction(self, name: str) -> None:
+        self.rule(
+            name, lambda: all(0 <= v < 1 for v in getattr(self.config, name)), "every value must be in [0, 1)"
+        )
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """What ``value`` should be for the annotation ``hint`` ("an integer", ...), or None if it fits."""
+    if dataclasses.is_dataclass(hint):
+        return None if isinstance(value, hint) else f"a {hint.__name__} section"
+    args = typing.get_args(hint)
+    if type(None) in args:  # str | None
+        return None if value is None or isinstance(value, str) else "text or null"
+    if typing.get_origin(hint) is tuple:
+        element = "integers" if args[0] is int else "numbers"
+        ok = isinstance(value, tuple) and all(_type_problem(v, args[0]) is None for v in value)
+        return None if ok else f"a list of {element}"
+    if hint is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a finite number"
+    if hint is str:
+        return None if isinstance(value, str) else "text"
+    return None
+
+
+def _is_template(text: str) -> bool:
+    try:
+        list(string.Formatter().parse(text))
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -23,6 +129,13 @@ class BuiltinConfig:
     n_users: int = 4000
     seed: int = 0
 
+    def problems(self, section: str) -> list[str]:
+        c = _Checks(self, section)
+        c.at_least("n_items", MIN_BUILTIN_SIZE)
+        c.at_least("n_users", MIN_BUILTIN_SIZE)
+        c.at_least("seed", 0)
+        return c.problems
+
 
 @dataclass(frozen=True)
 class PrepareConfig:
@@ -30,6 +143,12 @@ class PrepareConfig:
 
     kcore: int = 5
     max_history: int = 50
+
+    def problems(self, section: str) -> list[str]:
+        c = _Checks(self, section)
+        c.at_least("kcore", 1)
+        c.at_least("max_history", 3)  # one train, one valid and one test interaction
+        return c.problems
 
 
 @dataclass(frozen=True)
@@ -44,6 +163,17 @@ class EmbedConfig:
     cooccurrence_window: int = 3  # behaviour vectors: item pairs at most this many purchases apart
     cooccurrence_dim: int = 32
 
+    def problems(self, section: str) -> list[str]:
+        c = _Checks(self, section)
+        c.filled("encoder")
+        c.filled("template")
+        c.rule("template", lambda: _is_template(self.template), "must be a str.format template like {title}")
+        c.at_least("description_chars", 0)
+        c.at_least("batch_size", 1)
+        c.at_least("cooccurrence_window", 1)
+        c.at_least("cooccurrence_dim", 1)
+        return c.problems
+
 
 @dataclass(frozen=True)
 class SemanticIdConfig:
@@ -55,6 +185,19 @@ class SemanticIdConfig:
     balanced: bool = False
     cooccurrence_weight: float = 0.0  # share of the behaviour vectors (notebook 02) in the k-means input
     seed: int = 0
+
+    def problems(self, section: str) -> list[str]:
+        c = _Checks(self, section)
+        c.between("levels", 1, MAX_LEVELS)
+        c.rule(
+            "codes",
+            lambda: self.codes == 0 or MIN_CODES <= self.codes <= MAX_CODES,
+            f"must be 0 (sized to the catalog) or from {MIN_CODES} to {MAX_CODES}",
+        )
+        c.at_least("iters", 1)
+        c.between("cooccurrence_weight", 0, 1)
+        c.at_least("seed", 0)
+        return c.problems
 
 
 @dataclass(frozen=True)
@@ -76,6 +219,32 @@ class ModelConfig:
     max_length: int = 512
     dtype: str = "float32"
     seed: int = 0
+
+    def problems(self, section: str) -> list[str]:
+        c = _Checks(self, section)
+        c.filled("base")
+        c.at_least("tokenizer_vocab", 300)  # the 256 byte tokens and the special tokens come first
+        c.at_least("hidden_size", 2)
+        c.at_least("layers", 1)
+        c.at_least("heads", 1)
+        c.at_least("kv_heads", 1)
+        c.at_least("intermediate_size", 1)
+        c.at_least("max_length", 16)
+        c.one_of("dtype", DTYPES)
+        c.at_least("seed", 0)
+        c.rule(
+            "heads",
+            lambda: self.hidden_size % self.heads == 0 and (self.hidden_size // self.heads) % 2 == 0,
+            f"must divide hidden_size ({self.hidden_size}) into heads of an even size (rotary embeddings)",
+            uses=("hidden_size",),
+        )
+        c.rule(
+            "kv_heads",
+            lambda: self.heads % self.kv_heads == 0,
+            f"must divide heads ({self.heads})",
+            uses=("heads",),
+        )
+        return c.problems
 
     @property
     def pretrained(self) -> bool:
@@ -103,6 +272,18 @@ class TaskConfig:
     steer_listings_per_user: int = 0  # stage 1: "history + value: the steer_pool best-fitting holders" lines
     seed: int = 0
 
+    def problems(self, section: str) -> list[str]:
+        c = _Checks(self, section)
+        for name in ("max_history", "steer_pool", "sequence_history", "listing_size"):
+            c.at_least(name, 1)
+        for name in (
+            "next_item_per_user", "requests_per_user", "steer_requests_per_user", "requests_without_history",
+            "explanations", "id_tasks_per_item", "sequence_repeats", "fact_repeats", "listing_repeats",
+            "steer_listings_per_user", "seed",
+        ):  # fmt: skip
+            c.at_least(name, 0)
+        return c.problems
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -125,6 +306,33 @@ class TrainConfig:
     logging_steps: int = 10
     save_steps: int = 500
     seed: int = 0
+
+    def problems(self, section: str) -> list[str]:
+        c = _Checks(self, section)
+        c.rule(
+            "max_steps",
+            lambda: self.max_steps == -1 or self.max_steps >= 1,
+            "must be -1 (train `epochs`) or >= 1",
+        )
+        c.at_least("epochs", 0)
+        c.rule(
+            "epochs",
+            lambda: self.epochs > 0 or self.max_steps >= 1,
+            "must be > 0 when max_steps is -1",
+            uses=("max_steps",),
+        )
+        c.at_least("batch_size", 1)
+        c.at_least("grad_accum", 1)
+        c.positive("learning_rate")
+        c.one_of("lr_scheduler", LR_SCHEDULERS)
+        c.fraction("warmup")
+        c.at_least("weight_decay", 0)
+        c.at_least("lora_r", 1)
+        c.positive("lora_alpha")
+        c.at_least("logging_steps", 1)
+        c.at_least("save_steps", 1)
+        c.at_least("seed", 0)
+        return c.problems
 
 
 @dataclass(frozen=True)
@@ -151,6 +359,32 @@ class EvalConfig:
     batch_size: int = 16  # users decoded together
     seed: int = 0
 
+    def problems(self, section: str) -> list[str]:
+        c = _Checks(self, section)
+        c.at_least("users", 0)
+        c.at_least("beams", LONGEST_LIST)
+        c.filled("history_choices")
+        c.each_at_least("history_choices", 1)
+        c.at_least("bootstrap", 1)
+        c.at_least("steer_per_attribute", 1)
+        c.rule(
+            "sasrec_hidden",
+            lambda: self.sasrec_hidden >= SASREC_HEADS and self.sasrec_hidden % SASREC_HEADS == 0,
+            f"must be a multiple of {SASREC_HEADS} (SASRec's attention heads)",
+        )
+        c.at_least("sasrec_epochs", 1)
+        c.at_least("sasrec_patience", 1)
+        c.filled("cornac_dims")
+        c.each_at_least("cornac_dims", 1)
+        c.filled("cornac_dropouts")
+        c.each_fraction("cornac_dropouts")
+        c.at_least("cornac_max_len", 1)
+        c.at_least("cornac_epochs", 1)
+        c.at_least("cornac_patience", 1)
+        c.at_least("batch_size", 1)
+        c.at_least("seed", 0)
+        return c.problems
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -170,6 +404,33 @@ class Preset:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def problems(self) -> list[str]:
+        """Every bad field of every section, then the rules that join two sections."""
+        top = _Checks(self, "")
+        top.filled("dataset")
+        sections = {
+            f.name: getattr(self, f.name).problems(f.name)
+            for f in dataclasses.fields(self)
+            if dataclasses.is_dataclass(getattr(self, f.name))
+        }
+        found = top.problems + [problem for listed in sections.values() for problem in listed]
+        clean = {name for name, listed in sections.items() if not listed}  # present and without problems
+        if self.dataset == "builtin" and {"builtin", "semantic_ids"} <= clean:
+            found += _codes_problems(self, self.builtin.n_items, "the builtin store (builtin.n_items)")
+        if {"model", "stage1"} <= clean and self.model.pretrained and self.stage1.weight_decay != 0:
+            found.append(
+                f"stage1.weight_decay = {self.stage1.weight_decay!r}: must be 0 for a pretrained base "
+                f"(model.base = {self.model.base!r}): decay would move the frozen rows"
+            )
+        return found
+
+    def validate(self) -> Preset:
+        """This preset, or a ValueError listing each bad field with its value and what is allowed."""
+        found = self.problems()
+        if found:
+            raise ValueError(_problem_list(self.name, found))
+        return self
 
 
 PRESETS: dict[str, Preset] = {
@@ -281,21 +542,62 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def get_preset(name: str, overrides: dict[str, Any] | None = None) -> Preset:
-    """Return the preset called ``name`` with dotted-key ``overrides`` applied."""
+def get_preset(name: str, overrides: Mapping[str, Any] | None = None) -> Preset:
+    """Return the preset called ``name`` with dotted-key ``overrides`` applied, checked as a whole.
+
+    Raises one ValueError that lists every bad override and every field out of its allowed range.
+    """
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
-    preset = PRESETS[name]
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ValueError(
+            f"Preset overrides must map dotted keys to values (e.g. {{'prepare.kcore': 3}}), "
+            f"not {type(overrides).__name__} {overrides!r}."
+        )
+    preset, found = PRESETS[name], []
     for key, value in (overrides or {}).items():
-        preset = _override(preset, key.split("."), value, key)
+        try:
+            if not isinstance(key, str):
+                raise ValueError(f"Preset override key {key!r} must be text such as 'prepare.kcore'.")
+            preset = _override(preset, key.split("."), value, key)
+        except ValueError as e:
+            found.append(str(e))
+    found += preset.problems()
+    if found:
+        raise ValueError(_problem_list(name, found))
     return preset
 
 
+def check_codes_for_catalog(config: Preset, n_items: int) -> None:
+    """Stop with a clear ValueError when ``semantic_ids.codes`` cannot fit a catalog of ``n_items`` items.
+
+    k-means needs at least one item per codeword; 0 (size the codes to the catalog) always fits.
+    """
+    found = _codes_problems(config, n_items, "the catalog")
+    if found:
+        raise ValueError(found[0])
+
+
+def _codes_problems(config: Preset, n_items: int, catalog: str) -> list[str]:
+    codes = config.semantic_ids.codes
+    if codes > n_items:
+        return [
+            f"semantic_ids.codes = {codes}: {catalog} has only {n_items} items; must be at most {n_items} "
+            "(each codeword needs an item), or 0 to size the codes to the catalog"
+        ]
+    return []
+
+
+def _problem_list(name: str, problems: list[str]) -> str:
+    count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
+    return f"Invalid settings for preset {name!r} ({count}):\n" + "\n".join(f"  - {p}" for p in problems)
+
+
 def _override(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
-    names = {f.name for f in dataclasses.fields(obj)}
+    fields = {f.name: f for f in dataclasses.fields(obj)}
     head, rest = path[0], path[1:]
-    if head not in names:
-        raise ValueError(f"Unknown preset field {full_key!r}: {type(obj).__name__} has {sorted(names)}.")
+    if head not in fields:
+        raise ValueError(f"Unknown preset field {full_key!r}: {type(obj).__name__} has {sorted(fields)}.")
     current = getattr(obj, head)
     if rest:
         if not dataclasses.is_dataclass(current):
@@ -304,16 +606,21 @@ def _override(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
     elif dataclasses.is_dataclass(current):
         raise ValueError(f"Preset field {full_key!r} is a section; override one of its fields instead.")
     else:
-        value = _as_type_of(current, value, full_key)
+        value = _as_type_of(current, value, full_key, nullable=fields[head].default is None)
     return dataclasses.replace(obj, **{head: value})
 
 
-def _as_type_of(current: Any, value: Any, full_key: str) -> Any:
+def _as_type_of(current: Any, value: Any, full_key: str, nullable: bool = False) -> Any:
     """``value`` as the type of the field's ``current`` value ("3e-3" → 0.003; [5, 10] → (5, 10)), or
-    a clear error. A field that is None now (e.g. ``embed.prompt``) takes a string or None."""
+    a clear error. Only a ``nullable`` field (one whose default is None, e.g. ``embed.prompt``) takes
+    null; while it is None it takes text."""
     kind = type(current)
-    if current is None or value is None:
-        if value is None or isinstance(value, str):
+    if value is None:
+        if nullable:
+            return None
+        raise ValueError(f"Preset field {full_key!r} expects {kind.__name__} (like {current!r}), not null.")
+    if current is None:
+        if isinstance(value, str):
             return value
         raise ValueError(f"Preset field {full_key!r} expects text or null, not {value!r}.")
     if kind is bool:
@@ -325,7 +632,7 @@ def _as_type_of(current: Any, value: Any, full_key: str) -> Any:
     elif kind in (int, float):
         try:
             converted = None if isinstance(value, bool) else kind(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             converted = None
         if converted is not None and (kind is float or float(converted) == float(value)):
             return converted

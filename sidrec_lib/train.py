@@ -355,9 +355,10 @@ def _finish(state, run, step, writer, model, tokenizer, trainer, metrics) -> Pat
         plots.save(figure, writer.path("plots/loss.png"))
         plt.close(figure)
         writer.finish(metrics)
-        shutil.rmtree(
-            trainer.args.output_dir, ignore_errors=True
-        )  # checkpoints only serve an unfinished step
+        # Checkpoints only serve an unfinished step: once it is published, those of every parameter
+        # set of this step go (a later run with other parameters starts afresh either way).
+        for folder in Path(trainer.args.output_dir).parent.glob(f"{step}-*"):
+            shutil.rmtree(folder, ignore_errors=True)
     state.wait_for_everyone()
     return run.step_dir(step)
 
@@ -415,20 +416,100 @@ def _loss_summary(trainer, resumed_from: int) -> dict[str, Any]:
 
 
 def load_job(path: str | Path) -> TrainJob:
-    """A :class:`TrainJob` from a YAML file of its fields."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    names = {f.name for f in dataclasses.fields(TrainJob)}
-    unknown = sorted(set(data) - names)
+    """A :class:`TrainJob` from a YAML file of its fields, checked (preset and overrides included).
+
+    Raises one ValueError that names the file, says what is wrong and shows what a job looks like.
+    """
+    from sidrec_lib.presets import get_preset
+
+    example = (
+        "A job file is a YAML mapping like:\n"
+        "  stage: 1                # required: 1 or 2\n"
+        "  preset: cpu             # ci, cpu or gpu\n"
+        "  dataset: null           # builtin, amazon2023:<Category>, a folder, or null: the preset's own\n"
+        "  run: null               # run name; null: from preset and dataset\n"
+        "  artifacts_dir: artifacts\n"
+        '  overrides: {}           # preset fields as dotted keys, e.g. {"stage2.lora": true}\n'
+        "  resume: true            # continue from the last checkpoint"
+    )
+    path = Path(path)
+    if not path.is_file():
+        found = "is a folder" if path.is_dir() else "does not exist"
+        raise ValueError(f"Job file {path} {found}.\n{example}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"Job file {path} is not valid YAML: {e}\n{example}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"Cannot read job file {path}: {e}") from e
+    if not isinstance(data, dict):
+        found = "is empty" if data is None else f"holds a {type(data).__name__}, not a mapping of job fields"
+        raise ValueError(f"Job file {path} {found}.\n{example}")
+
+    names = [f.name for f in dataclasses.fields(TrainJob)]
+    problems = []
+    unknown = sorted(str(key) for key in data if key not in names)
     if unknown:
-        raise ValueError(f"{path}: unknown fields {unknown}; a job has {sorted(names)}.")
-    return TrainJob(**data)
+        problems.append(f"unknown fields {unknown}; a job has {names}")
+    stage = data.get("stage")
+    if "stage" not in data:
+        problems.append("'stage' is missing: 1 or 2")
+    elif not isinstance(stage, int) or isinstance(stage, bool) or stage not in (1, 2):
+        problems.append(f"stage = {stage!r}: must be 1 or 2")
+    for name, kind, allowed in [
+        ("preset", str, "a preset name such as cpu"),
+        ("dataset", str | None, "builtin, amazon2023:<Category>, a folder, or null"),
+        ("run", str | None, "a run name, or null"),
+        ("artifacts_dir", str, "a folder"),
+        ("overrides", dict | None, 'a mapping of dotted keys to values, e.g. {"stage2.lora": true}'),
+        ("resume", bool, "true or false"),
+    ]:
+        if name in data and not isinstance(data[name], kind):
+            problems.append(f"{name} = {data[name]!r}: must be {allowed}")
+    if problems:
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise ValueError(f"Job file {path} is not a valid job:\n{listed}\n{example}")
+
+    job = TrainJob(**data)
+    if job.overrides is None:
+        job.overrides = {}
+    dataset = job.dataset
+    known_source = dataset in (None, "builtin") or (
+        dataset.startswith("amazon2023:") and len(dataset) > len("amazon2023:")
+    )
+    if not known_source and not Path(dataset).expanduser().is_dir():
+        raise ValueError(
+            f"Job file {path}: unknown dataset {dataset!r}: use 'builtin', 'amazon2023:<Category>' "
+            "(e.g. amazon2023:Video_Games) or the path of an existing folder holding "
+            "meta_<Category>.jsonl[.gz] and <Category>.jsonl[.gz] (relative paths start from "
+            f"{Path.cwd()})."
+        )
+    try:
+        get_preset(job.preset, {**job.overrides, **({"dataset": dataset} if dataset else {})})
+    except ValueError as e:
+        raise ValueError(f"Job file {path}: {e}") from e
+    return job
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m sidrec_lib.train --config job.yaml``; a bad job or missing input exits 2 with one
+    ``error:`` message (``--debug``: the full traceback instead)."""
+    import sys
+
+    from sidrec_lib.artifacts import StepInputError
+    from sidrec_lib.sources import SourceError
+
     parser = argparse.ArgumentParser(description="Train stage 1 or 2 of a sidrec run.")
     parser.add_argument("--config", required=True, help="YAML file with TrainJob fields (stage, preset, ...)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
-    folder = train(load_job(args.config))
+    try:
+        folder = train(load_job(args.config))
+    except (ValueError, SourceError, StepInputError, FileNotFoundError) as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     if PartialState().is_main_process:
         print(f"wrote {folder}")
 

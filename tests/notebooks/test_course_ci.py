@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -16,26 +17,19 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.notebooks
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
+def run_course(tmp_path_factory, *options: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """``ci/run_notebooks.py --preset ci --run ci`` into fresh artifacts and data folders."""
     artifacts = tmp_path_factory.mktemp("artifacts")
     data = tmp_path_factory.mktemp("data")
-    command = [
-        sys.executable,
-        "ci/run_notebooks.py",
-        "--preset",
-        "ci",
-        "--dataset",
-        "builtin",
-        "--run",
-        "ci",
-        "--artifacts",
-        str(artifacts),
-        "--data-dir",
-        str(data),
-    ]
+    command = [sys.executable, "ci/run_notebooks.py", "--preset", "ci", "--run", "ci", *options]
+    command += ["--artifacts", str(artifacts), "--data-dir", str(data)]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     return artifacts / "ci", proc
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    return run_course(tmp_path_factory, "--dataset", "builtin")
 
 
 def metrics(run_dir, step):
@@ -186,6 +180,10 @@ def test_training_cli_resumes_after_an_interruption(course, tmp_path):
     cut_short.mkdir(exist_ok=True)
     (cut_short / "model.safetensors").write_bytes(b"\0" * 64)
 
+    # Checkpoints of another parameter set of the same step, left by an earlier run.
+    stale = run_dir / ".checkpoints" / "05_sft-0123456789ab" / "checkpoint-10"
+    stale.mkdir(parents=True)
+
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     m = metrics(run_dir, "05_sft")
@@ -216,3 +214,36 @@ def test_a_step_with_missing_inputs_names_the_notebook_to_run(tmp_path):
     assert proc.returncode == 1
     assert "02_embed.ipynb failed in cell" in proc.stderr
     assert "Run notebooks/01_prepare.ipynb first" in proc.stderr
+
+
+def test_a_tampered_step_file_names_the_notebook_to_rerun(course, tmp_path):
+    run_dir = tmp_path / "ci"
+    for step in ("01_prepare", "02_embed"):
+        shutil.copytree(course[0] / step, run_dir / step)
+    vectors = run_dir / "02_embed" / "embeddings.npy"
+    np.save(vectors, np.load(vectors)[::-1])  # same size, other contents
+    command = [sys.executable, "ci/run_notebooks.py", "--preset", "ci", "--only", "03", "--run", "ci"]
+    proc = subprocess.run(command + ["--artifacts", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "03_semantic_ids.ipynb failed in cell" in proc.stderr
+    assert "embeddings.npy is not the file its step wrote" in proc.stderr
+    assert "Re-run notebooks/02_embed.ipynb" in proc.stderr
+    assert not (run_dir / "03_semantic_ids").exists()
+
+
+def without_timings(value):
+    """``value`` (parsed metrics.json) without the wall-clock figures, which no two runs share."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in ("seconds", "timings_s")}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+def test_a_second_run_reproduces_every_figure(course, tmp_path_factory):
+    """The whole course again, from an empty data folder: every step's metrics.json is the same."""
+    again, proc = run_course(tmp_path_factory, "--dataset", "builtin")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for step in sorted(p.parent.name for p in course[0].glob("*/metrics.json")):
+        first, second = metrics(course[0], step), metrics(again, step)
+        assert without_timings(first) == without_timings(second), step

@@ -1,10 +1,14 @@
 import json
+import multiprocessing
+import subprocess
+import sys
 
 import pytest
 
-from sidrec_lib.artifacts import Run, StepInputError, default_run_name, open_run
+from sidrec_lib.artifacts import Run, StepBusyError, StepInputError, default_run_name, open_run
 from sidrec_lib.presets import get_preset
-from sidrec_lib.summary import write_summary
+from sidrec_lib.summary import headline, write_summary
+from tests.conftest import ROOT
 
 
 def test_overrides_and_their_errors():
@@ -71,7 +75,7 @@ def test_steps_publish_whole_folders_and_check_their_inputs(tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["params"]["prepare"]["kcore"] == preset.prepare.kcore
     assert "total" in manifest["timings_s"] and "data.txt" in manifest["files"]
-    assert not list(tmp_path.glob("ci/.*"))  # no partial folder left behind
+    assert not list(tmp_path.glob("ci/.*.partial")) + list(tmp_path.glob("ci/.*.old"))  # none left behind
 
     finish(run, "02_embed", preset, upstream=["01_prepare"])
     assert run.require("02_embed", preset)
@@ -106,3 +110,103 @@ def test_summary_gathers_figures_and_plots(tmp_path):
         isinstance(Run(tmp_path, "empty"), Run)
         and "No step" in write_summary(Run(tmp_path, "empty")).read_text()
     )
+
+
+@pytest.mark.parametrize("name", ["../../x", "..", ".", "a/b", "/abs", ".hidden", "a\\b", "x/../y"])
+def test_run_names_cannot_leave_the_artifacts_folder(tmp_path, name):
+    with pytest.raises(ValueError, match="cannot name a folder under the artifacts folder"):
+        open_run("ci", run=name, artifacts_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda path: path.unlink(), "is missing"),
+        (lambda path: path.write_text(path.read_text()[:1]), "cut short or replaced"),
+        (lambda path: path.write_text("34"), "contents changed"),
+    ],
+    ids=["deleted", "truncated", "replaced"],
+)
+def test_a_damaged_step_file_names_the_notebook_to_rerun(tmp_path, damage, message):
+    preset, run = open_run("ci", artifacts_dir=tmp_path)
+    finish(run, "01_prepare", preset, value=12)
+    finish(run, "02_embed", preset, upstream=["01_prepare"])
+    damage(run.step_dir("01_prepare") / "data.txt")
+    for step in ("01_prepare", "02_embed"):  # the step itself and every step made from it
+        with pytest.raises(StepInputError, match=message + r".*Re-run notebooks/01_prepare\.ipynb"):
+            run.require(step, preset)
+
+
+def _start_and_report(artifacts_dir, queue):
+    preset, run = open_run("ci", artifacts_dir=artifacts_dir)
+    try:
+        run.start("01_prepare", preset)
+        queue.put("started")
+    except StepBusyError as e:
+        queue.put(str(e))
+
+
+def test_a_second_writer_of_the_same_step_is_refused(tmp_path):
+    preset, run = open_run("ci", artifacts_dir=tmp_path)
+    first = run.start("01_prepare", preset)
+    first.path("data.txt").write_text("first")
+    queue = multiprocessing.get_context("spawn").Queue()
+    other = multiprocessing.get_context("spawn").Process(target=_start_and_report, args=(tmp_path, queue))
+    other.start()
+    other.join(60)
+    assert "is writing step 01_prepare of run 'ci'" in queue.get(timeout=5)
+    assert (first.dir / "data.txt").read_text() == "first"  # the first writer's files are untouched
+    again = run.start("01_prepare", preset)  # the same process (a cell run again) takes over
+    again.path("data.txt").write_text("again")
+    again.finish({"value": 2})
+    assert (run.step_dir("01_prepare") / "data.txt").read_text() == "again"
+
+
+def evaluation_metrics():
+    scores = {"ndcg@10": 0.25, "ndcg@10_lo": 0.2, "ndcg@10_hi": 0.3, "recall@10": 0.4, "mrr": 0.2}
+    return {
+        "users": 300,
+        "test": {"hybrid (SID LM)": scores, "SASRec": {**scores, "ndcg@10": 0.2}},
+        "strongest_sasrec": "SASRec",
+        "ndcg10_ratio_to_sasrec": 1.25,
+        "ndcg10_minus_sasrec": 0.05,
+        "ndcg10_minus_sasrec_lo": 0.01,
+        "ndcg10_minus_sasrec_hi": 0.09,
+        "steering": {
+            "hybrid (SID LM)|genre|history": {"precision@10": 0.9},
+            "hybrid (SID LM)|genre|oracle": {"precision@10": 0.5},
+            "SASRec re-ranked|genre|history": {"precision@10": 1.0},
+        },
+        "steering_history_precision@10": 0.9,
+        "oracle_ndcg10_steered": 0.3,
+        "oracle_ndcg10_unsteered": 0.2,
+        "oracle_ndcg10_ratio": 1.5,
+    }
+
+
+def test_the_headline_and_the_readme_block_come_from_the_run(tmp_path):
+    preset, run = open_run("ci", artifacts_dir=tmp_path)
+    assert headline(run) == ""  # nothing evaluated yet
+    run.start("01_prepare", preset).finish({"items": 400, "users": 1000})
+    run.start("06_evaluate", preset).finish(evaluation_metrics())
+    text = headline(run)
+    assert "| hybrid (SID LM) | 0.2500 [0.2000, 0.3000] | 0.4000 | 0.2000 |" in text
+    assert "1.25× the stronger SASRec's (SASRec)" in text and "+0.0500 [+0.0100, +0.0900]" in text
+    assert "precision@10: genre 0.90; mean 0.900" in text and "(×1.50)" in text
+    assert "## Results" in write_summary(run).read_text()
+
+    readme = tmp_path / "README.md"
+    readme.write_text("Intro.\n<!-- results: ci -->\nold figures\n<!-- /results -->\nMore.\n")
+    script = ROOT / "ci" / "readme_figures.py"
+    proc = subprocess.run(
+        [sys.executable, script, run.root, "--readme", readme], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert readme.read_text() == f"Intro.\n<!-- results: ci -->\n{text}<!-- /results -->\nMore.\n"
+    readme.write_text("No block here.\n")
+    proc = subprocess.run(
+        [sys.executable, script, run.root, "--readme", readme], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "has no block for run 'ci'" in proc.stderr
+    assert readme.read_text() == "No block here.\n"

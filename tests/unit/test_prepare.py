@@ -111,6 +111,13 @@ def test_users_need_three_interactions_even_with_small_k():
 def test_nothing_left_is_a_clear_error():
     with pytest.raises(ValueError, match="lower prepare.kcore"):
         prepare(random_source(n=200), PrepareConfig(kcore=50, max_history=100))
+    items = random_source().items
+    short = pd.DataFrame(
+        {"user_id": ["a", "a", "b"], "item_id": ["I001", "I002", "I001"], "timestamp": range(3)}
+    )
+    with pytest.raises(ValueError, match="each user needs 3 interactions") as raised:  # k is 1 already
+        prepare(SourceData("t", "Toys", None, items, short.assign(rating=5.0), []), PrepareConfig(kcore=1))
+    assert "lower prepare.kcore" not in str(raised.value)
 
 
 def test_attribute_table_from_store_details_categories():
