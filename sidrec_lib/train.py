@@ -241,10 +241,8 @@ def train_stage2(config: Preset, run: Run, resume: bool = True) -> Path:
         "task_counts": tasks.task.value_counts().to_dict(),
         **_loss_summary(trainer, resumed),
     }
-    folder = _finish(state, run, "05_sft", writer, model, tokenizer, trainer, metrics)
-    if state.is_main_process:
-        (folder / "model" / "README.md").write_text(model_card(config, metrics))
-    return folder
+    card = model_card(config, metrics)
+    return _finish(state, run, "05_sft", writer, model, tokenizer, trainer, metrics, card)
 
 
 def model_card(config: Preset, metrics: dict[str, Any]) -> str:
@@ -345,11 +343,14 @@ def _start(
     return writer
 
 
-def _finish(state, run, step, writer, model, tokenizer, trainer, metrics) -> Path:
-    """Save the merged model, tokenizer and log, and publish the step (main process only)."""
+def _finish(state, run, step, writer, model, tokenizer, trainer, metrics, card: str | None = None) -> Path:
+    """Save the merged model (with its model ``card``), tokenizer and log, and publish the step (main
+    process only)."""
     if state.is_main_process:
         model.save_pretrained(writer.path("model"))
         tokenizer.save_pretrained(writer.path("model"))
+        if card is not None:
+            writer.path("model/README.md").write_text(card)
         write_json_atomic(writer.path("train_log.json"), trainer.state.log_history)
         figure = plots.loss_curve(trainer.state.log_history, f"{step} training loss")
         plots.save(figure, writer.path("plots/loss.png"))
