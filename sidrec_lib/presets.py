@@ -425,13 +425,6 @@ class Preset:
             )
         return found
 
-    def validate(self) -> Preset:
-        """This preset, or a ValueError listing each bad field with its value and what is allowed."""
-        found = self.problems()
-        if found:
-            raise ValueError(_problem_list(self.name, found))
-        return self
-
 
 PRESETS: dict[str, Preset] = {
     # The whole course in minutes on 2 CPU cores; what the tests run.

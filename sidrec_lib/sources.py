@@ -419,9 +419,22 @@ def _check_gzip(path: Path, url: str) -> None:
         ) from e
 
 
+def check_dataset(dataset: str) -> None:
+    """Stop with a SourceError unless ``dataset`` is ``builtin``, ``amazon2023:<Category>`` or a folder."""
+    named = dataset == "builtin" or (dataset.startswith("amazon2023:") and dataset != "amazon2023:")
+    if not named and not Path(dataset).expanduser().is_dir():
+        raise SourceError(
+            f"Unknown dataset {dataset!r}: use 'builtin', 'amazon2023:<Category>' "
+            "(e.g. amazon2023:Video_Games) or the path of a folder holding meta_<Category>.jsonl[.gz] "
+            "and <Category>.jsonl[.gz] "
+            f"(relative paths start from {Path.cwd()})."
+        )
+
+
 def load_source(preset: Preset, data_dir: str | Path = "data") -> SourceData:
     """Read ``preset.dataset``: ``builtin``, ``amazon2023:<Category>`` or a local folder."""
     dataset, raw_dir = preset.dataset, Path(data_dir) / "raw"
+    check_dataset(dataset)
     if dataset == "builtin":
         from sidrec_lib.builtin_store import CATEGORY, BuiltinStoreConfig, write_store
 
@@ -432,9 +445,4 @@ def load_source(preset: Preset, data_dir: str | Path = "data") -> SourceData:
     if dataset.startswith("amazon2023:"):
         category = dataset.split(":", 1)[1]
         return read_amazon_layout(download_amazon2023(category, raw_dir), category, name=dataset)
-    if Path(dataset).expanduser().is_dir():
-        return read_amazon_layout(Path(dataset).expanduser(), name=dataset)
-    raise SourceError(
-        f"Unknown dataset {dataset!r}: use 'builtin', 'amazon2023:<Category>' (e.g. amazon2023:Video_Games) "
-        "or the path of a folder holding meta_<Category>.jsonl[.gz] and <Category>.jsonl[.gz]."
-    )
+    return read_amazon_layout(Path(dataset).expanduser(), name=dataset)

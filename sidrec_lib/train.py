@@ -136,11 +136,7 @@ def train_stage1(config: Preset, run: Run, resume: bool = True) -> Path:
     probe_before = title_probe(model, tokenizer, trie, prepared, texts, config.stage1.seed)
 
     corpus = stage1_documents(config, prepared, catalog, texts)
-    if config.model.pretrained:
-        if config.stage1.weight_decay:
-            raise ValueError(
-                "stage1.weight_decay must be 0 for a pretrained base: decay would move frozen rows."
-            )
+    if config.model.pretrained:  # the preset's rules keep stage1.weight_decay at 0 here
         train_new_rows_only(model, new_ids)
     trainer, resumed = run_sft(
         model,
@@ -422,6 +418,7 @@ def load_job(path: str | Path) -> TrainJob:
     Raises one ValueError that names the file, says what is wrong and shows what a job looks like.
     """
     from sidrec_lib.presets import get_preset
+    from sidrec_lib.sources import SourceError, check_dataset
 
     example = (
         "A job file is a YAML mapping like:\n"
@@ -475,16 +472,11 @@ def load_job(path: str | Path) -> TrainJob:
     if job.overrides is None:
         job.overrides = {}
     dataset = job.dataset
-    known_source = dataset in (None, "builtin") or (
-        dataset.startswith("amazon2023:") and len(dataset) > len("amazon2023:")
-    )
-    if not known_source and not Path(dataset).expanduser().is_dir():
-        raise ValueError(
-            f"Job file {path}: unknown dataset {dataset!r}: use 'builtin', 'amazon2023:<Category>' "
-            "(e.g. amazon2023:Video_Games) or the path of an existing folder holding "
-            "meta_<Category>.jsonl[.gz] and <Category>.jsonl[.gz] (relative paths start from "
-            f"{Path.cwd()})."
-        )
+    if dataset is not None:
+        try:
+            check_dataset(dataset)
+        except SourceError as e:
+            raise ValueError(f"Job file {path}: {e}") from e
     try:
         get_preset(job.preset, {**job.overrides, **({"dataset": dataset} if dataset else {})})
     except ValueError as e:

@@ -91,7 +91,7 @@ def test_an_unknown_dataset_is_refused_when_the_job_loads(tmp_path, dataset):
     path = write_job(tmp_path, job_text(dataset=dataset))
     with pytest.raises(ValueError) as error:
         load_job(path)
-    assert str(error.value).startswith(f"Job file {path}: unknown dataset '{dataset}': use 'builtin', ")
+    assert str(error.value).startswith(f"Job file {path}: Unknown dataset '{dataset}': use 'builtin', ")
 
 
 @pytest.mark.parametrize("dataset", ["builtin", "amazon2023:Video_Games"])
