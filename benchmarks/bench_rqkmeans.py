@@ -1,13 +1,21 @@
-"""Benchmark: sidrec's RQKMeans against scikit-learn KMeans applied level by level.
+"""Benchmark: sidrec's RQKMeans against scikit-learn and faiss, level by level.
 
-Both sides build residual k-means codes (default 3 levels x 256 codes) on the same synthetic
-embeddings with the same number of Lloyd iterations (``--iters``) after greedy k-means++ seeding:
+Every side builds residual k-means codes (default 3 levels x 256 codes) on the same synthetic
+embeddings with the same number of Lloyd iterations (``--iters``):
 
 - ours:    ``sidrec_lib.semantic_ids.RQKMeans(levels, codes, iters, seed=0, device="cpu")``
   (``--init-trials`` sets its k-means++ candidates per step; default 2 + int(3 ln k), i.e. 18
   for 256 codes, where scikit-learn uses 2 + int(ln k) = 7);
 - sklearn: ``KMeans(n_clusters=codes, n_init=1, max_iter=iters, init="k-means++",
-  algorithm="lloyd", random_state=0)`` fitted on the residual of the previous levels.
+  algorithm="lloyd", random_state=0)`` fitted on the residual of the previous levels;
+- faiss-km: ``faiss.Kmeans(dim, codes, niter=iters, seed=0)`` per level on the residual (faiss seeds
+  with random points, not k-means++; ``max_points_per_centroid`` is raised so it fits on every
+  vector rather than a sample, like the others);
+- faiss-rq: ``faiss.ResidualQuantizer(dim, levels, log2(codes))`` with greedy encoding
+  (``max_beam_size=1``, as residual k-means assigns) and ``iters`` iterations per level (codes must
+  be a power of two).
+
+ours and sklearn seed with greedy k-means++.
 
 Each side runs in its own spawned process, and so does the data generator, so a side's peak
 resident memory (``ru_maxrss``: the Python interpreter, its libraries, the loaded data and the
@@ -25,7 +33,8 @@ L2-normalised, float32.
     .venv/bin/python benchmarks/bench_rqkmeans.py                 # the full benchmark
     .venv/bin/python benchmarks/bench_rqkmeans.py --n 5000 --dim 64 --iters 5   # a quick run
 
-The last line printed is ``time_ratio=<ours/sklearn> mse_ratio=<ours/sklearn>``. The machine's other
+The last lines printed are ``time_ratio=<ours/other> mse_ratio=<ours/other>``, one per other side
+(``vs=sklearn``, ``vs=faiss-km``, ``vs=faiss-rq``). The machine's other
 load moves wall times a lot; ``--repeat 2`` runs the sides alternately twice and keeps each
 side's fastest run (results are deterministic, so only the times differ).
 """
@@ -124,6 +133,52 @@ def run_sklearn(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def run_faiss_kmeans(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    import faiss
+
+    start = time.perf_counter()
+    residual = x.copy()
+    level_mse, n_iter = [], []
+    for _ in range(args.levels):
+        km = faiss.Kmeans(
+            x.shape[1], args.codes, niter=args.iters, seed=0, max_points_per_centroid=len(x), verbose=False
+        )
+        km.train(residual)
+        _, labels = km.index.search(residual, 1)
+        residual -= km.centroids[labels[:, 0]]
+        level_mse.append(float(np.einsum("ij,ij->", residual, residual, dtype=np.float64) / len(x)))
+        n_iter.append(args.iters)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "mse": reconstruction_mse(x, x - residual),
+        "level_mse": level_mse,
+        "n_iter": n_iter,
+    }
+
+
+def run_faiss_rq(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    import faiss
+
+    bits = int(np.log2(args.codes))
+    if 2**bits != args.codes:
+        raise SystemExit(f"faiss-rq needs codes to be a power of two, not {args.codes}.")
+    rq = faiss.ResidualQuantizer(x.shape[1], args.levels, bits)
+    rq.max_beam_size = 1  # greedy, level by level, as residual k-means assigns
+    rq.cp.niter = args.iters
+    rq.cp.seed = 0
+    rq.cp.max_points_per_centroid = len(x)
+    start = time.perf_counter()
+    rq.train(x)
+    codes = rq.compute_codes(x)
+    seconds = time.perf_counter() - start
+    recon = rq.decode(codes)
+    return {"seconds": seconds, "mse": reconstruction_mse(x, recon), "level_mse": [], "n_iter": args.iters}
+
+
+SIDES = {"ours": run_ours, "sklearn": run_sklearn, "faiss-km": run_faiss_kmeans, "faiss-rq": run_faiss_rq}
+
+
 def write_data(path: str, args: argparse.Namespace, queue: Any) -> None:
     np.save(path, make_embeddings(args.n, args.dim, centers=args.centers, seed=args.seed))
     queue.put({})
@@ -137,6 +192,10 @@ def side_process(side: str, path: str, args: argparse.Namespace, queue: Any) -> 
         import sidrec_lib.semantic_ids  # noqa: F401  (imported before the baseline is read)
 
         threads = torch.get_num_threads()
+    elif side.startswith("faiss"):
+        import faiss
+
+        threads = faiss.omp_get_max_threads()
     else:
         import sklearn.cluster  # noqa: F401
         from threadpoolctl import threadpool_info
@@ -144,7 +203,7 @@ def side_process(side: str, path: str, args: argparse.Namespace, queue: Any) -> 
         threads = max((i.get("num_threads", 0) for i in threadpool_info()), default=0)
     x = np.load(path)
     baseline = peak_rss_mb()
-    result = (run_ours if side == "ours" else run_sklearn)(x, args)
+    result = SIDES[side](x, args)
     queue.put({**result, "threads": threads, "baseline_rss_mb": baseline, "peak_rss_mb": peak_rss_mb()})
 
 
@@ -183,7 +242,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "x.npy")
         in_subprocess(write_data, path, args)
-        runs: dict[str, list[dict[str, Any]]] = {"ours": [], "sklearn": []}
+        runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
         for _ in range(args.repeat):  # sides alternate, so a burst of load elsewhere hits both
             for side, side_runs in runs.items():
                 side_runs.append(in_subprocess(side_process, side, path, args))
@@ -195,13 +254,18 @@ def main() -> None:
 
     for side, r in results.items():
         print(
-            f"{side:8s} time={r['seconds']:.2f}s mse={r['mse']:.6f} "
+            f"{side:9s} time={r['seconds']:.2f}s mse={r['mse']:.6f} "
             f"level_mse=[{', '.join(f'{v:.6f}' for v in r['level_mse'])}] n_iter={r['n_iter']} "
             f"peak_rss={r['peak_rss_mb']:.0f}MiB (before the fit: {r['baseline_rss_mb']:.0f}MiB) "
             f"threads={r['threads']}"
         )
-    ours, sk = results["ours"], results["sklearn"]
-    print(f"time_ratio={ours['seconds'] / sk['seconds']:.3f} mse_ratio={ours['mse'] / sk['mse']:.4f}")
+    ours = results["ours"]
+    for side, other in results.items():
+        if side != "ours":
+            print(
+                f"vs={side} time_ratio={ours['seconds'] / other['seconds']:.3f} "
+                f"mse_ratio={ours['mse'] / other['mse']:.4f}"
+            )
 
 
 if __name__ == "__main__":

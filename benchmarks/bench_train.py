@@ -3,14 +3,15 @@
 Every setting trains the same thing as ``sidrec_lib.train.train_stage2``: the stage-1 model from
 ``artifacts/<run>/04_vocabulary/model``, on the stage-2 task mix built from the train split
 (``task_mix(prepared, catalog, load_phrasings(), config.tasks)``), with assistant-only loss, through
-``sidrec_lib.train.run_sft`` (TRL's ``SFTTrainer``), from the preset's ``stage2`` ``TrainConfig``
-with ``max_steps`` set to ``--warmup`` + ``--steps``. The settings (``--settings``, comma list):
+``sidrec_lib.train.sft_trainer`` (TRL's ``SFTTrainer``, as ``run_sft`` builds it), from the
+preset's ``stage2`` ``TrainConfig`` with ``max_steps`` set to ``--warmup`` + ``--steps``. The
+settings (``--settings``, comma list):
 
 - ``baseline``: the preset with ``padding_free=False``: each batch padded to its longest example;
 - ``padding_free``: ``padding_free=True`` (the ``cpu`` preset's choice): the batch is flattened into
   one row and ``position_ids`` restart at 0 for each example; with SDPA attention, transformers
   builds a block-diagonal causal mask from those ``position_ids`` (TRL documents padding-free for
-  FlashAttention only). TRL does not truncate then, so ``run_sft`` refuses any example longer than
+  FlashAttention only). TRL does not truncate then, so ``sft_trainer`` refuses any example longer than
   ``max_length``;
 - ``packing``: ``packing=True`` (TRL's default "bfd" strategy): examples packed into rows of at
   most ``max_length`` tokens, ``batch_size`` rows a step, trained padding-free (so a step holds
@@ -19,8 +20,7 @@ with ``max_steps`` set to ``--warmup`` + ``--steps``. The settings (``--settings
   as a baseline step (estimated from 1,000 sampled examples);
 - ``batch_x2``: the baseline with twice the preset's ``batch_size``;
 - ``group_by_length``: the baseline with transformers' ``train_sampling_strategy="group_by_length"``
-  (batches of examples of similar length, so less padding). ``run_sft`` does not expose it, so the
-  benchmark sets it on the trainer's arguments.
+  (batches of examples of similar length, so less padding), passed through ``sft_args``.
 
 Each setting runs in its own spawned process (fresh model, seed 0, its own peak memory). Timed:
 the ``--steps`` optimizer steps after ``--warmup`` untimed ones, from the end of the last warm-up
@@ -88,7 +88,7 @@ class Setting:
 
     what: str
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields changed from the preset
-    sft: dict[str, Any] = field(default_factory=dict)  # SFTConfig fields run_sft does not expose
+    sft: dict[str, Any] = field(default_factory=dict)  # other SFTConfig fields (sft_trainer's sft_args)
     matched_rows: bool = False  # packing: batch_size chosen to hold about a baseline step's tokens
     batch_factor: int = 1  # batch_size = this x the preset's
 
@@ -244,63 +244,44 @@ def cpu_seconds() -> tuple[float, float]:
     return machine, time.process_time()
 
 
-def fixed_set_loss(trainer, messages: list) -> float:
-    """Loss of the trained model on ``messages``, tokenized as TRL does and padded as the baseline."""
+def fixed_set_loss(trainer, tokenized) -> float:
+    """Loss of the trained model on the ``tokenized`` rows (input_ids, labels), padded as the baseline."""
     import torch
-    from datasets import Dataset
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    data = trainer._prepare_dataset(  # TRL's own tokenization (chat template, assistant-only labels)
-        Dataset.from_dict({"messages": messages}),
-        trainer.processing_class,
-        trainer.args,
-        False,
-        None,
-        "fixed",
-    )
     batch = DataCollatorForLanguageModeling(pad_token_id=trainer.processing_class.pad_token_id)(
-        [{"input_ids": row["input_ids"], "labels": row["labels"]} for row in data]
+        [{"input_ids": row["input_ids"], "labels": row["labels"]} for row in tokenized]
     )
     trainer.model.eval()
     with torch.no_grad():
         return float(trainer.compute_loss(trainer.model, batch))
 
 
-def measured_trainer_class(record: dict[str, Any], sft_args: dict[str, Any], fixed_messages: list):
-    """An SFTTrainer that applies ``sft_args``, checks its first batch, and records every step."""
-    from transformers import PrinterCallback, TrainerCallback
-    from trl import SFTTrainer
+def recording_callback(record: dict[str, Any]):
+    """A TrainerCallback that records each step's end time, CPU use and loss (logged every step)."""
+    from transformers import TrainerCallback
 
-    class StepClock(TrainerCallback):
+    class StepRecorder(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             record["step_end"].append(time.perf_counter())
             record["cpu"].append(cpu_seconds())
 
-    class MeasuredSFTTrainer(SFTTrainer):
-        def __init__(self, *pos, args, **kw):
-            # quiet, and no checkpoint (the end of training would write one)
-            for key, value in {"disable_tqdm": True, "save_strategy": "no", **sft_args}.items():
-                setattr(args, key, value)
-            super().__init__(*pos, args=args, **kw)
-            self.remove_callback(PrinterCallback)
-            self.add_callback(StepClock())
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                record["losses"].append(float(logs["loss"]))
 
-        def train(self, *pos, **kw):
-            record["check"] = first_batch_check(self)
-            record["dataset_rows"] = len(self.train_dataset)
-            if "seq_lengths" not in self.train_dataset.column_names:
-                record["max_example_tokens"] = max(len(ids) for ids in self.train_dataset["input_ids"])
-            result = super().train(*pos, **kw)
-            record["fixed_loss"] = fixed_set_loss(self, fixed_messages)
-            return result
+    return StepRecorder()
 
-        def training_step(self, model, inputs, num_items_in_batch=None):
-            record["batches"].append(batch_counts(inputs))
-            loss = super().training_step(model, inputs, num_items_in_batch)
-            record["losses"].append(float(loss))
-            return loss
 
-    return MeasuredSFTTrainer
+def counting_collator(collate, record: dict[str, Any]):
+    """``collate``, recording each batch's counts (the loader may collate one batch ahead)."""
+
+    def collate_and_count(rows):
+        batch = collate(rows)
+        record["batches"].append(batch_counts(batch))
+        return batch
+
+    return collate_and_count
 
 
 def run_setting(
@@ -310,11 +291,9 @@ def run_setting(
     try:
         import datasets
         import torch
-        import trl
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
 
-        import sidrec_lib.train as train_module
-        from sidrec_lib.train import run_sft
+        from sidrec_lib.train import sft_trainer
 
         quiet_hf()
         setting = SETTINGS[name]
@@ -323,29 +302,34 @@ def run_setting(
             len(messages), size=min(FIXED_EXAMPLES, len(messages)), replace=False
         )
         record: dict[str, Any] = {"batches": [], "losses": [], "step_end": [], "cpu": []}
-        trainer_class = measured_trainer_class(record, setting.sft, [messages[i] for i in sorted(fixed)])
-        # run_sft finds SFTTrainer in sidrec_lib.train's namespace (or imports it from trl when called)
-        trl.SFTTrainer = train_module.SFTTrainer = trainer_class
-
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, config.model.dtype))
-        cfg = dataclasses.replace(
-            config.stage2,
-            **overrides,
-            max_steps=args.warmup + args.steps,
-            logging_steps=args.warmup + args.steps,
-        )
+        steps = args.warmup + args.steps
+        cfg = dataclasses.replace(config.stage2, **overrides, max_steps=steps, logging_steps=1)
         with tempfile.TemporaryDirectory(prefix="bench_train_") as output_dir:
-            run_sft(
-                model,
-                tokenizer,
-                datasets.Dataset.from_dict({"messages": messages}),
-                cfg,
-                Path(output_dir),
-                max_length=config.model.max_length,
-                assistant_only=True,
-                resume=False,
-            )
+            trainer = sft_trainer(
+                model, tokenizer, datasets.Dataset.from_dict({"messages": messages}), cfg, Path(output_dir),
+                max_length=config.model.max_length, assistant_only=True,
+                callbacks=[recording_callback(record)],
+                # quiet, and no checkpoint (the end of training would write one)
+                sft_args={"disable_tqdm": True, "save_strategy": "no", **setting.sft},
+            )  # fmt: skip
+            trainer.remove_callback(PrinterCallback)
+            # The same fixed examples, tokenized as TRL does (chat template, assistant-only labels).
+            fixed_messages = datasets.Dataset.from_dict({"messages": [messages[i] for i in sorted(fixed)]})
+            fixed_rows = sft_trainer(
+                model, tokenizer, fixed_messages,
+                dataclasses.replace(cfg, padding_free=False, packing=False), Path(output_dir),
+                max_length=config.model.max_length, assistant_only=True,
+            ).train_dataset  # fmt: skip
+            record["check"] = first_batch_check(trainer)
+            record["dataset_rows"] = len(trainer.train_dataset)
+            if "seq_lengths" not in trainer.train_dataset.column_names:
+                record["max_example_tokens"] = max(len(ids) for ids in trainer.train_dataset["input_ids"])
+            trainer.data_collator = counting_collator(trainer.data_collator, record)
+            trainer.train()
+            record["batches"] = record["batches"][:steps]
+            record["fixed_loss"] = fixed_set_loss(trainer, fixed_rows)
         record["batch_size"] = cfg.batch_size
         record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out.put(record)

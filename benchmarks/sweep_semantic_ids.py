@@ -12,6 +12,8 @@ bar on the same valid split (``--baselines``).
     python ci/run_notebooks.py --preset cpu --dataset ../shared/data/amazon18-industrial \\
         --set prepare.kcore=1 --only 01,02 --run amazon
     .venv/bin/python benchmarks/sweep_semantic_ids.py artifacts/amazon --baselines
+    .venv/bin/python benchmarks/sweep_semantic_ids.py artifacts/amazon --history 5 \
+        --settings '[{"codes": 0, "balanced": true}]' --set model.layers=4   # one setting, a deeper model
 
 Each row prints as it finishes (JSON), then the table. Choices made from it are made on valid.
 """
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from datasets import Dataset
 
 from sidrec_lib.cooccurrence import mix_vectors
@@ -34,7 +37,7 @@ from sidrec_lib.decoding import SidTrie, recommend
 from sidrec_lib.metrics import per_user_metrics, target_ranks
 from sidrec_lib.models import add_sid_tokens, build_scratch_model, train_tokenizer
 from sidrec_lib.prepare import PreparedData
-from sidrec_lib.presets import get_preset
+from sidrec_lib.presets import Preset, get_preset
 from sidrec_lib.semantic_ids import RQKMeans, add_dedup_level, codes_for_catalog, collision_stats
 from sidrec_lib.tasks import format_history
 from sidrec_lib.tokens import SidCatalog
@@ -65,10 +68,9 @@ DEFAULT_SETTINGS = (
 
 
 def sequence_model_ndcg(
-    prepared: PreparedData, catalog: SidCatalog, preset_name: str, repeats: int, history: int
+    prepared: PreparedData, catalog: SidCatalog, preset: Preset, repeats: int, history: int
 ) -> dict[str, float]:
     """Train the sequence-only SID model and score it on valid; its figures and training time."""
-    preset = get_preset(preset_name)
     train = prepared.examples("train")
     sequences = [
         format_history(items, catalog, preset.tasks.sequence_history) for items in train.history if items
@@ -137,10 +139,24 @@ def main(argv: list[str] | None = None) -> None:
         "--settings", default=None, help="JSON list of Setting fields (default: a built-in list)"
     )
     parser.add_argument("--history", type=int, default=20, help="history items in each prompt")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="preset override for the sequence model, e.g. model.layers=4 or stage1.learning_rate=4e-3",
+    )
     parser.add_argument("--baselines", action="store_true", help="also fit both SASRecs on the same split")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args(argv)
 
+    overrides = {}
+    for pair in args.set:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            parser.error(f"--set expects KEY=VALUE, got {pair!r}")
+        overrides[key] = yaml.safe_load(value)
+    preset = get_preset(args.preset, overrides)
     run = Path(args.run)
     prepared = PreparedData.load(run / "01_prepare")
     text, behaviour = (
@@ -158,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
             "setting": setting.label(),
             "codes": codes,
             "collision_rate": collision_stats(sids[:, :-1])["collision_rate"],
-            **sequence_model_ndcg(prepared, catalog, args.preset, setting.repeats, args.history),
+            **sequence_model_ndcg(prepared, catalog, preset, setting.repeats, args.history),
         }
         print(json.dumps(row), flush=True)
         rows.append(row)

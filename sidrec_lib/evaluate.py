@@ -83,7 +83,7 @@ class HybridRecommender:
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.model.device)
         output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         text = self.tokenizer.decode(output[0, inputs.input_ids.shape[1] :], skip_special_tokens=False)
-        return text.split("<|im_end|>")[0].strip()
+        return text.split(self.tokenizer.eos_token)[0].strip()
 
 
 def conversation(

@@ -22,6 +22,7 @@ import math
 import re
 import shutil
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,13 @@ import torch
 import yaml
 from accelerate import PartialState
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    TrainerCallback,
+)
 from trl import SFTConfig, SFTTrainer
 
 from sidrec_lib import plots
@@ -169,15 +176,20 @@ def train_stage1(config: Preset, run: Run, resume: bool = True) -> Path:
 
 
 def train_new_rows_only(model: PreTrainedModel, new_ids: list[int]) -> None:
-    """Freeze the model except the embedding rows of ``new_ids`` (input and, if untied, output).
+    """Freeze the model except the embedding rows of ``new_ids`` (input and, if untied, output)."""
+    model.requires_grad_(False)
+    train_rows(model, new_ids)
+
+
+def train_rows(model: PreTrainedModel, ids: list[int]) -> None:
+    """Make the embedding rows of ``ids`` trainable (input and, if untied, output), and no other row.
 
     A gradient mask zeroes every other row's gradient; with no weight decay, Adam then leaves
-    those rows exactly as they were. (PEFT's trainable tokens cannot reach an untied ``lm_head``
-    under TRL, which computes the loss from ``lm_head.weight`` directly.)
+    those rows exactly as they were. (PEFT's trainable tokens cannot reach the output rows under
+    TRL, which computes the loss from ``lm_head.weight`` directly.)
     """
-    model.requires_grad_(False)
     rows = torch.zeros(model.get_input_embeddings().weight.shape[0], 1)
-    rows[new_ids] = 1.0
+    rows[ids] = 1.0
     embeddings = {
         id(m.weight): m.weight for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m
     }
@@ -204,30 +216,19 @@ def train_stage2(config: Preset, run: Run, resume: bool = True) -> Path:
         tasks.assign(messages=tasks.messages.map(json.dumps)).to_parquet(
             writer.path("tasks.parquet"), index=False
         )
-    peft_config = None
-    if config.stage2.lora:
-        from peft import LoraConfig
-
-        # SID rows stay trainable (tied output rows with them; an untied lm_head learned them in stage 1).
-        peft_config = LoraConfig(
-            r=config.stage2.lora_r,
-            lora_alpha=config.stage2.lora_alpha,
-            target_modules="all-linear",
-            trainable_token_indices={"embed_tokens": tokenizer.convert_tokens_to_ids(catalog.tokens())},
-            task_type="CAUSAL_LM",
-        )
+    model = with_lora(model, config.stage2, tokenizer.convert_tokens_to_ids(catalog.tokens()))
+    dataset, assistant_only = conversations_dataset(tasks.messages.tolist(), tokenizer)
     trainer, resumed = run_sft(
         model,
         tokenizer,
-        Dataset.from_dict({"messages": tasks.messages.tolist()}),
+        dataset,
         config.stage2,
         _checkpoint_dir(run, "05_sft", config, upstream),
         max_length=config.model.max_length,
-        peft_config=peft_config,
-        assistant_only=True,
+        assistant_only=assistant_only,
         resume=resume,
     )
-    model = _merged(trainer.model)
+    model = merged(trainer.model)
     metrics = {
         "base": config.model.base,
         "lora": config.stage2.lora,
@@ -239,6 +240,55 @@ def train_stage2(config: Preset, run: Run, resume: bool = True) -> Path:
     }
     card = model_card(config, metrics)
     return _finish(state, run, "05_sft", writer, model, tokenizer, trainer, metrics, card)
+
+
+def with_lora(model: PreTrainedModel, cfg: TrainConfig, sid_ids: list[int]) -> PreTrainedModel:
+    """``model`` with LoRA adapters on every linear layer (PEFT), when ``cfg.lora`` is on; the SID
+    rows of the embeddings (and of an untied ``lm_head``) stay trainable beside them (see
+    :func:`train_rows`), so the new items keep learning while the base is adapted."""
+    if not cfg.lora:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    adapted = get_peft_model(
+        model,
+        LoraConfig(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM"
+        ),
+    )
+    train_rows(adapted.get_base_model(), sid_ids)
+    return adapted
+
+
+def merged(model: Any) -> PreTrainedModel:
+    """The plain transformers model of a trained stage: PEFT adapters merged in (as it is exported)."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+GENERATION_MARK = re.compile(r"{%-?\s*generation\s*-?%}")
+
+
+def conversations_dataset(
+    conversations: list[list[dict[str, str]]], tokenizer: PreTrainedTokenizerBase
+) -> tuple[Dataset, bool]:
+    """Stage 2's examples for TRL, trained on the final assistant turn only; and whether TRL's
+    ``assistant_only_loss`` is what does it.
+
+    A chat template with ``{% generation %}`` markers (the scratch model's) lets TRL mask every
+    non-assistant token of a ``messages`` example. Hub templates mostly have none, so each example is
+    then split into ``prompt`` (every turn before the last) and ``completion`` (the last, an
+    assistant turn): TRL trains on the completion's tokens alone, with any chat template.
+    """
+    if GENERATION_MARK.search(tokenizer.chat_template or ""):
+        return Dataset.from_dict({"messages": conversations}), True
+    if any(not turns or turns[-1]["role"] != "assistant" for turns in conversations):
+        raise ValueError("Every stage-2 conversation must end with an assistant turn.")
+    return Dataset.from_dict(
+        {
+            "prompt": [turns[:-1] for turns in conversations],
+            "completion": [turns[-1:] for turns in conversations],
+        }
+    ), False
 
 
 def model_card(config: Preset, metrics: dict[str, Any]) -> str:
@@ -269,28 +319,33 @@ with `sidrec_lib` (a trie of the catalog's SIDs), so that every output is a real
 # -- shared ---------------------------------------------------------------------------------------
 
 
-def run_sft(
+def sft_trainer(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     dataset: Dataset,
     cfg: TrainConfig,
     output_dir: Path,
     max_length: int,
-    peft_config: Any = None,
     assistant_only: bool = False,
-    resume: bool = True,
-):
-    """Train with TRL's ``SFTTrainer``, resuming from the last checkpoint in ``output_dir`` if asked.
+    callbacks: list[TrainerCallback] | None = None,
+    sft_args: Mapping[str, Any] | None = None,
+) -> SFTTrainer:
+    """TRL's ``SFTTrainer`` for one stage, its dataset tokenized, not yet trained.
 
-    Returns the trainer and the step it resumed from (0 for a fresh start).
+    ``callbacks`` are added to the trainer's; ``sft_args`` sets any other ``SFTConfig`` field
+    (e.g. ``{"train_sampling_strategy": "group_by_length"}``) over the ones ``cfg`` gives.
     """
     with warnings.catch_warnings():  # TRL sets the old name, which transformers now warns about
         warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
-        args = _sft_config(cfg, output_dir, max_length, assistant_only)
+        args = _sft_config(cfg, output_dir, max_length, assistant_only, sft_args or {})
     trainer = SFTTrainer(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
     )
-    if cfg.padding_free and not cfg.packing:  # TRL does not truncate then: refuse any example too long
+    if args.padding_free and not args.packing:  # TRL does not truncate then: refuse any example too long
         longest = max(len(ids) for ids in trainer.train_dataset["input_ids"])
         if longest > max_length:
             raise ValueError(
@@ -298,14 +353,45 @@ def run_sft(
                 "training does not truncate: raise model.max_length, shorten the examples (e.g. "
                 "tasks.max_history), or set packing=True."
             )
+    return trainer
+
+
+def run_sft(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    dataset: Dataset,
+    cfg: TrainConfig,
+    output_dir: Path,
+    max_length: int,
+    assistant_only: bool = False,
+    resume: bool = True,
+    callbacks: list[TrainerCallback] | None = None,
+    sft_args: Mapping[str, Any] | None = None,
+):
+    """Train with TRL's ``SFTTrainer`` (see :func:`sft_trainer`), resuming from the last checkpoint in
+    ``output_dir`` if asked.
+
+    Returns the trainer and the step it resumed from (0 for a fresh start).
+    """
+    trainer = sft_trainer(
+        model, tokenizer, dataset, cfg, output_dir, max_length,
+        assistant_only=assistant_only, callbacks=callbacks, sft_args=sft_args,
+    )  # fmt: skip
     last = _last_checkpoint(output_dir) if resume else None
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     return trainer, int(last.name.split("-")[1]) if last else 0
 
 
-def _sft_config(cfg: TrainConfig, output_dir: Path, max_length: int, assistant_only: bool) -> SFTConfig:
-    """TRL's config for one stage; CPU-friendly where no GPU is present."""
-    return SFTConfig(
+def _sft_config(
+    cfg: TrainConfig, output_dir: Path, max_length: int, assistant_only: bool, extra: Mapping[str, Any]
+) -> SFTConfig:
+    """TRL's config for one stage, CPU-friendly where no GPU is present; ``extra`` fields override."""
+    unknown = sorted(set(extra) - {f.name for f in dataclasses.fields(SFTConfig)})
+    if unknown:
+        raise ValueError(f"Not SFTConfig fields: {unknown}; see trl.SFTConfig for the names.")
+    padding_free = extra.get("padding_free", cfg.padding_free)
+    packing = extra.get("packing", cfg.packing)
+    fields = dict(
         output_dir=str(output_dir),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -318,7 +404,7 @@ def _sft_config(cfg: TrainConfig, output_dir: Path, max_length: int, assistant_o
         bf16=cfg.bf16 and torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),
         gradient_checkpointing=False,  # TRL turns it on by default; it only slows small models
-        max_length=None if cfg.padding_free and not cfg.packing else max_length,  # checked in run_sft
+        max_length=None if padding_free and not packing else max_length,  # checked in sft_trainer
         packing=cfg.packing,
         padding_free=cfg.padding_free,
         assistant_only_loss=assistant_only,
@@ -329,6 +415,7 @@ def _sft_config(cfg: TrainConfig, output_dir: Path, max_length: int, assistant_o
         seed=cfg.seed,
         dataloader_num_workers=0,
     )
+    return SFTConfig(**{**fields, **extra})
 
 
 def _start(
@@ -389,11 +476,6 @@ def _complete_checkpoint(folder: Path) -> bool:
 def _tied(model: PreTrainedModel) -> bool:
     out = model.get_output_embeddings()
     return out is not None and out.weight is model.get_input_embeddings().weight
-
-
-def _merged(model: Any) -> PreTrainedModel:
-    """The plain transformers model: PEFT adapters merged in."""
-    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
 
 def _trained_parameters(model: torch.nn.Module) -> int:

@@ -1,7 +1,9 @@
 """The notebook tier: the course at the ci preset through papermill, asserting on metrics.json."""
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ import pytest
 import yaml
 
 from sidrec_lib.train import _complete_checkpoint
-from tests.conftest import ROOT
+from tests.conftest import ROOT, save_hub_like_model
 
 pytestmark = pytest.mark.notebooks
 
@@ -191,9 +193,88 @@ def test_training_cli_resumes_after_an_interruption(course, tmp_path):
     assert not list(run_dir.glob(".checkpoints/05_sft-*"))  # checkpoints go once the step is published
 
 
-def whole_checkpoints(run_dir: Path) -> list[int]:
-    """Steps of the stage-2 checkpoints that the trainer finished saving."""
-    folders = run_dir.glob(".checkpoints/05_sft-*/checkpoint-*")
+def final_loss(log: list[dict], last: int = 5) -> float:
+    """Mean of the last ``last`` logged training losses of a train_log.json."""
+    return float(np.mean([row["loss"] for row in log if "loss" in row][-last:]))
+
+
+def test_accelerate_launch_trains_both_stages_on_two_processes(course, tmp_path):
+    """Both stages under ``accelerate launch --num_processes 2 --cpu``, stage 1 killed after a
+    checkpoint and launched again: one model folder, written once, and a loss curve close to the
+    single-process course's (each process takes half of the course's batch)."""
+    run_dir = tmp_path / "ci"
+    shutil.copytree(course[0], run_dir, ignore=shutil.ignore_patterns("04_*", "05_*", "06_*", "executed"))
+    overrides = {"stage1.batch_size": 8, "stage2.batch_size": 8}
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu"]
+    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+
+    def command(stage: int) -> list[str]:
+        job = tmp_path / f"stage{stage}.yaml"
+        fields = {"stage": stage, "preset": "ci", "run": "ci", "artifacts_dir": str(tmp_path)}
+        job.write_text(yaml.safe_dump({**fields, "overrides": overrides}))
+        return [*launch, "-m", "sidrec_lib.train", "--config", str(job)]
+
+    first = subprocess.Popen(
+        command(1), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while not whole_checkpoints(run_dir, "04_vocabulary") and time.monotonic() < deadline:
+        if first.poll() is not None:
+            pytest.fail("stage 1 finished before it could be interrupted")
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    saved = max(whole_checkpoints(run_dir, "04_vocabulary"))
+    for stage in (1, 2):
+        proc = subprocess.run(command(stage), cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+        assert proc.stdout.count("wrote ") == 1  # the main process reports; the other waits
+    assert metrics(run_dir, "04_vocabulary")["resumed_from_step"] == saved
+    for step in ("04_vocabulary", "05_sft"):
+        m = metrics(run_dir, step)
+        assert m["steps"] == metrics(course[0], step)["steps"]
+        assert sorted(p.relative_to(run_dir) for p in run_dir.glob(f"{step}/**/*.safetensors")) == [
+            Path(step, "model", "model.safetensors")
+        ]
+        single = json.loads((course[0] / step / "train_log.json").read_text())
+        double = json.loads((run_dir / step / "train_log.json").read_text())
+        # Stage 2 starts from each run's own stage-1 model, so the curves match only roughly.
+        assert final_loss(double) == pytest.approx(final_loss(single), rel=0.25), step
+        assert final_loss(double) < m["first_loss"], step
+
+
+@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
+def test_notebooks_04_to_06_run_on_a_pretrained_base(course, tmp_path, tied):
+    """``model.base=<folder>``: a hub-like model (own tokenizer and chat template, no generation
+    markers) through stage 1, stage 2 and the evaluation, with short budgets. Its small tokenizer
+    spells item texts in many tokens, hence the longer ``max_length``."""
+    base = save_hub_like_model(tmp_path / "base", tied=tied)
+    run_dir = tmp_path / "ci"
+    shutil.copytree(course[0], run_dir, ignore=shutil.ignore_patterns("04_*", "05_*", "06_*", "executed"))
+    short = [
+        f"model.base={base}", "model.max_length=2048", "stage1.max_steps=30", "stage2.max_steps=30",
+        "evaluate.users=40", "evaluate.bootstrap=20", "evaluate.steer_per_attribute=4",
+        "evaluate.sasrec_epochs=2", "evaluate.cornac_epochs=1", "evaluate.cornac_dropouts=[0.2]",
+    ]  # fmt: skip
+    command = [sys.executable, "ci/run_notebooks.py", "--preset", "ci", "--run", "ci", "--only", "04,05,06"]
+    command += ["--artifacts", str(tmp_path), *[option for value in short for option in ("--set", value)]]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    stage1, stage2 = metrics(run_dir, "04_vocabulary"), metrics(run_dir, "05_sft")
+    assert stage1["base"] == stage2["base"] == str(base)
+    # Only the embedding matrices take gradients (a row mask keeps all but the SID rows as they were).
+    hidden = 32
+    assert stage1["trained_parameters"] == stage1["vocab_after"] * hidden * (1 if tied else 2)
+    assert stage1["trained_parameters"] < stage1["parameters"]
+    assert stage2["final_loss"] < stage2["first_loss"]
+    evaluation = metrics(run_dir, "06_evaluate")
+    assert evaluation["test"]["hybrid (SID LM)"]["full_lists"] == 1.0
+    assert evaluation["constrained_valid_share"] == 1.0
+
+
+def whole_checkpoints(run_dir: Path, step: str = "05_sft") -> list[int]:
+    """Steps of a training step's checkpoints that the trainer finished saving."""
+    folders = run_dir.glob(f".checkpoints/{step}-*/checkpoint-*")
     return [int(folder.name.split("-")[1]) for folder in folders if _complete_checkpoint(folder)]
 
 
