@@ -105,25 +105,17 @@ def run_ours(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def run_sklearn(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
-    from sklearn.cluster import KMeans
-
+def level_by_level(x: np.ndarray, levels: int, fit_level: Any) -> dict[str, Any]:
+    """Residual k-means from a one-level fit: ``fit_level(residual)`` returns each row's centroid,
+    the level's MSE and its iterations; timed from the first level to the last."""
     start = time.perf_counter()
     residual = x.copy()
     level_mse, n_iter = [], []
-    for _ in range(args.levels):
-        km = KMeans(
-            n_clusters=args.codes,
-            n_init=1,
-            max_iter=args.iters,
-            init="k-means++",
-            algorithm="lloyd",
-            random_state=0,
-        )
-        km.fit(residual)
-        residual -= km.cluster_centers_[km.labels_]
-        level_mse.append(float(km.inertia_ / len(x)))
-        n_iter.append(int(km.n_iter_))
+    for _ in range(levels):
+        assigned, mse, iterations = fit_level(residual)
+        residual -= assigned
+        level_mse.append(mse(residual))
+        n_iter.append(iterations)
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
@@ -131,30 +123,37 @@ def run_sklearn(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
         "level_mse": level_mse,
         "n_iter": n_iter,
     }
+
+
+def mean_squared_norm(rows: np.ndarray) -> float:
+    return float(np.einsum("ij,ij->", rows, rows, dtype=np.float64) / len(rows))
+
+
+def run_sklearn(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    from sklearn.cluster import KMeans
+
+    def fit_level(residual: np.ndarray):
+        km = KMeans(
+            n_clusters=args.codes, n_init=1, max_iter=args.iters, init="k-means++", algorithm="lloyd",
+            random_state=0,
+        ).fit(residual)  # fmt: skip
+        return km.cluster_centers_[km.labels_], lambda _: float(km.inertia_ / len(x)), int(km.n_iter_)
+
+    return level_by_level(x, args.levels, fit_level)
 
 
 def run_faiss_kmeans(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
     import faiss
 
-    start = time.perf_counter()
-    residual = x.copy()
-    level_mse, n_iter = [], []
-    for _ in range(args.levels):
+    def fit_level(residual: np.ndarray):
         km = faiss.Kmeans(
             x.shape[1], args.codes, niter=args.iters, seed=0, max_points_per_centroid=len(x), verbose=False
         )
         km.train(residual)
         _, labels = km.index.search(residual, 1)
-        residual -= km.centroids[labels[:, 0]]
-        level_mse.append(float(np.einsum("ij,ij->", residual, residual, dtype=np.float64) / len(x)))
-        n_iter.append(args.iters)
-    seconds = time.perf_counter() - start
-    return {
-        "seconds": seconds,
-        "mse": reconstruction_mse(x, x - residual),
-        "level_mse": level_mse,
-        "n_iter": n_iter,
-    }
+        return km.centroids[labels[:, 0]], mean_squared_norm, args.iters
+
+    return level_by_level(x, args.levels, fit_level)
 
 
 def run_faiss_rq(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:

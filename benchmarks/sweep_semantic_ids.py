@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from datasets import Dataset
 
 from sidrec_lib.cooccurrence import mix_vectors
@@ -37,7 +36,7 @@ from sidrec_lib.decoding import SidTrie, recommend
 from sidrec_lib.metrics import per_user_metrics, target_ranks
 from sidrec_lib.models import add_sid_tokens, build_scratch_model, train_tokenizer
 from sidrec_lib.prepare import PreparedData
-from sidrec_lib.presets import Preset, get_preset
+from sidrec_lib.presets import Preset, get_preset, parse_overrides
 from sidrec_lib.semantic_ids import RQKMeans, add_dedup_level, codes_for_catalog, collision_stats
 from sidrec_lib.tasks import format_history
 from sidrec_lib.tokens import SidCatalog
@@ -150,13 +149,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args(argv)
 
-    overrides = {}
-    for pair in args.set:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            parser.error(f"--set expects KEY=VALUE, got {pair!r}")
-        overrides[key] = yaml.safe_load(value)
-    preset = get_preset(args.preset, overrides)
+    try:
+        preset = get_preset(args.preset, parse_overrides(args.set))
+    except ValueError as e:
+        parser.error(str(e))
     run = Path(args.run)
     prepared = PreparedData.load(run / "01_prepare")
     text, behaviour = (

@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -48,19 +46,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser.parse_args(argv)
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as e:
-            raise ValueError(f"--set {pair!r}: the value is not valid YAML ({e})") from e
-    return overrides
 
 
 def select_notebooks(only: str | None) -> list[Path]:
@@ -120,6 +105,7 @@ def run_notebooks(args: argparse.Namespace) -> int:
     from papermill.exceptions import PapermillExecutionError
 
     from sidrec_lib.artifacts import open_run
+    from sidrec_lib.presets import parse_overrides
     from sidrec_lib.summary import write_summary
 
     overrides = parse_overrides(args.set)

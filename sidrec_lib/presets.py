@@ -561,6 +561,23 @@ def get_preset(name: str, overrides: Mapping[str, Any] | None = None) -> Preset:
     return preset
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Command-line ``--set KEY=VALUE`` pairs as overrides for :func:`get_preset` (values read as YAML,
+    so ``3e-3``, ``true`` and ``[5, 10]`` keep their types)."""
+    import yaml
+
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ValueError(f"--set {pair!r}: the value is not valid YAML ({e})") from e
+    return overrides
+
+
 def check_codes_for_catalog(config: Preset, n_items: int) -> None:
     """Stop with a clear ValueError when ``semantic_ids.codes`` cannot fit a catalog of ``n_items`` items.
 
