@@ -56,6 +56,7 @@ def generate_top_k(
         )
     finally:
         tokenizer.padding_side = side
+    inputs = inputs.to(model.device)
     output = model.generate(
         **inputs,
         num_beams=beams,
@@ -72,7 +73,7 @@ def generate_top_k(
     return [items[i : i + k] for i in range(0, len(items), k)]
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -82,7 +83,11 @@ def main() -> None:
     parser.add_argument("--beams", type=int, default=20)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=16)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
 
     run = Path(args.artifacts) / args.run
     model_dir = run / "05_sft" / "model"

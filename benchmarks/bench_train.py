@@ -443,7 +443,8 @@ def print_ratios(rows: list[dict[str, Any]], base: dict[str, Any] | None) -> Non
 # -- main -----------------------------------------------------------------------------------------
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked: known settings and at least one warm-up and one timed step."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", default="cpu", help="run name under --artifacts")
     parser.add_argument("--preset", default="cpu", help="preset the run was made with")
@@ -452,14 +453,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before them (at least 1)")
     parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma list of {', '.join(SETTINGS)}")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="first-batch loss agreement needed")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     names = [n.strip() for n in args.settings.split(",") if n.strip()]
     unknown = [n for n in names if n not in SETTINGS]
     if unknown or not names:
         parser.error(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
     if args.warmup < 1 or args.steps < 1:
         parser.error("--warmup and --steps must be at least 1")
+    args.names = names
+    return args
 
+
+def main() -> None:
+    args = parse_args()
+    names = args.names
     config, run, folders = open_inputs(args)
     model_dir = folders["04_vocabulary"] / "model"
     tasks = build_task_mix(config, folders)

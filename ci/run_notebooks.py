@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--preset", default="cpu", help="ci, cpu or gpu (default: cpu)")
+    parser.add_argument("--preset", default="cpu", help="ci, cpu, gpu-smoke or gpu (default: cpu)")
     parser.add_argument("--dataset", default=None, help="builtin, amazon2023:<Category> or a local folder")
     parser.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 01,03")
     parser.add_argument("--run", default=None, help="run name (default: from preset and dataset)")
