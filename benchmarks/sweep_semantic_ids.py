@@ -37,6 +37,7 @@ from sidrec_lib.metrics import per_user_metrics, target_ranks
 from sidrec_lib.models import add_sid_tokens, build_scratch_model, train_tokenizer
 from sidrec_lib.prepare import PreparedData
 from sidrec_lib.presets import Preset, get_preset, parse_overrides
+from sidrec_lib.rqvae import RQVAE
 from sidrec_lib.semantic_ids import RQKMeans, add_dedup_level, codes_for_catalog, collision_stats
 from sidrec_lib.tasks import format_history
 from sidrec_lib.tokens import SidCatalog
@@ -52,10 +53,21 @@ class Setting:
     balanced: bool = False
     weight: float = 0.5  # share of behaviour in the k-means input
     repeats: int = 10  # copies of each user's train sequence
+    quantiser: str = "rqkmeans"  # or "rqvae" (sidrec_lib.rqvae.RQVAE; `balanced` does not apply)
 
     def label(self) -> str:
         size = f"{self.levels} x {self.codes or 'sized'}"
-        return f"{size}{' balanced' if self.balanced else ''} w={self.weight} x{self.repeats}"
+        kind = " rqvae" if self.quantiser == "rqvae" else (" balanced" if self.balanced else "")
+        return f"{size}{kind} w={self.weight} x{self.repeats}"
+
+    def quantise(self, vectors: np.ndarray, codes: int) -> np.ndarray:
+        """The setting's codes (without the dedup level) for ``vectors``."""
+        if self.quantiser == "rqvae":
+            return RQVAE(levels=self.levels, codes=codes, seed=0).fit(vectors)
+        if self.quantiser != "rqkmeans":
+            raise ValueError(f"quantiser must be 'rqkmeans' or 'rqvae', not {self.quantiser!r}")
+        quantiser = RQKMeans(levels=self.levels, codes=codes, iters=25, seed=0, balanced=self.balanced)
+        return quantiser.fit(vectors)
 
 
 DEFAULT_SETTINGS = (
@@ -163,8 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for setting in settings:
         codes = setting.codes or codes_for_catalog(len(text))
-        quantiser = RQKMeans(levels=setting.levels, codes=codes, iters=25, seed=0, balanced=setting.balanced)
-        sids = add_dedup_level(quantiser.fit(mix_vectors(text, behaviour, setting.weight)))
+        sids = add_dedup_level(setting.quantise(mix_vectors(text, behaviour, setting.weight), codes))
         catalog = SidCatalog(prepared.items.item_id.tolist(), sids)
         row = {
             "setting": setting.label(),

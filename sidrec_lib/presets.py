@@ -184,6 +184,7 @@ class SemanticIdConfig:
     iters: int = 25
     balanced: bool = False
     cooccurrence_weight: float = 0.0  # share of the behaviour vectors (notebook 02) in the k-means input
+    rqvae_steps: int = 1500  # training steps of the RQ-VAE that notebook 03 compares with (about a minute)
     seed: int = 0
 
     def problems(self, section: str) -> list[str]:
@@ -196,6 +197,7 @@ class SemanticIdConfig:
         )
         c.at_least("iters", 1)
         c.between("cooccurrence_weight", 0, 1)
+        c.at_least("rqvae_steps", 1)
         c.at_least("seed", 0)
         return c.problems
 
@@ -433,7 +435,7 @@ PRESETS: dict[str, Preset] = {
         builtin=BuiltinConfig(n_items=400, n_users=1000),
         prepare=PrepareConfig(kcore=5, max_history=30),
         embed=EmbedConfig(description_chars=300),
-        semantic_ids=SemanticIdConfig(levels=3, iters=20, cooccurrence_weight=0.5),
+        semantic_ids=SemanticIdConfig(levels=3, iters=20, cooccurrence_weight=0.5, rqvae_steps=30),
         model=ModelConfig(
             tokenizer_vocab=1500, hidden_size=64, layers=2, heads=2, kv_heads=1, intermediate_size=192
         ),

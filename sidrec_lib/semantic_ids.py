@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from safetensors.torch import load_file, save_file
 __all__ = [
     "RQKMeans",
     "add_dedup_level",
+    "check_vectors",
     "codebook_usage",
     "codes_for_catalog",
     "coherence_table",
@@ -79,7 +81,7 @@ def _first(indices: np.ndarray, n: int = 5) -> str:
     return shown + (", ..." if len(indices) > n else "")
 
 
-def _check_vectors(x: Any, what: str) -> np.ndarray:
+def check_vectors(x: Any, what: str) -> np.ndarray:
     """Return ``x`` as a C-contiguous float32 (N, D) array, or raise a ValueError that says why not."""
     arr = np.asarray(x)
     if arr.ndim != 2:
@@ -444,7 +446,7 @@ class RQKMeans:
 
         Raises ValueError for NaN/inf or all-zero rows and for fewer items than ``codes``.
         """
-        arr = _check_vectors(x, "RQKMeans.fit")
+        arr = check_vectors(x, "RQKMeans.fit")
         n, d = arr.shape
         if n < self.codes:
             raise ValueError(
@@ -522,7 +524,7 @@ class RQKMeans:
         fit it is the unconstrained nearest codeword, so it may differ from them.
         """
         codebooks = self._require_fitted("encode")
-        arr = _check_vectors(x, "RQKMeans.encode")
+        arr = check_vectors(x, "RQKMeans.encode")
         if arr.shape[1] != codebooks.shape[2]:
             raise ValueError(
                 f"RQKMeans.encode: vectors have dimension {arr.shape[1]} but the codebooks were fitted on "
@@ -805,28 +807,35 @@ def coherence_table(
 def compare_settings(
     vectors: np.ndarray,
     labels: dict[str, pd.Series],
-    settings: Sequence[dict[str, Any]],
+    settings: Sequence[dict[str, Any] | Any],
     prefix_length: int = 2,
 ) -> pd.DataFrame:
-    """One row per :class:`RQKMeans` setting (its keyword arguments): collisions, error, coherence.
+    """One row per quantiser: collisions, error, coherence.
 
-    Columns: ``codes``, ``balanced``, ``collision_rate``, ``largest_group``, ``final_mse`` (what the
-    codes leave of the vectors) and ``<attribute> lift@prefix<n>``: the :func:`prefix_purity` of each
-    attribute at ``prefix_length`` codes over the same on shuffled codes. Smaller groups are purer
-    by chance alone, so only the lift compares fairly across sizes.
+    Each setting is either :class:`RQKMeans` keyword arguments or an unfitted quantiser with the same
+    ``fit``/``codes``/``seed``/``level_mse`` surface (e.g. :class:`sidrec_lib.rqvae.RQVAE`).
+    Columns: ``quantiser``, ``codes``, ``balanced``, ``collision_rate``, ``largest_group``,
+    ``final_mse`` (what the codes leave of the vectors), ``fit_seconds`` and ``<attribute>
+    lift@prefix<n>``: the :func:`prefix_purity` of each attribute at ``prefix_length`` codes over the
+    same on shuffled codes. Smaller groups are purer by chance alone, so only the lift compares
+    fairly across sizes.
     """
     rows = []
     for setting in settings:
-        model = RQKMeans(**setting)
+        model = RQKMeans(**setting) if isinstance(setting, dict) else setting
+        start = time.perf_counter()
         codes = model.fit(vectors)
+        fit_seconds = time.perf_counter() - start
         control = random_control_codes(codes, model.seed)
         collisions = collision_stats(codes)
         row = {
+            "quantiser": type(model).__name__,
             "codes": model.codes,
-            "balanced": model.balanced,
+            "balanced": getattr(model, "balanced", False),
             "collision_rate": collisions["collision_rate"],
             "largest_group": collisions["largest_group"],
             "final_mse": model.level_mse[-1],
+            "fit_seconds": fit_seconds,
         }
         for name, values in labels.items():
             purity = prefix_purity(codes, values, prefix_length)

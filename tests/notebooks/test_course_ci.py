@@ -89,6 +89,12 @@ def test_03_semantic_ids(course):
     plain = [row for row in compared if not row["balanced"]]
     assert plain[1]["collision_rate"] == pytest.approx(m["collision_rate"])
     assert plain[0]["final_mse"] > plain[1]["final_mse"] > plain[2]["final_mse"]  # more codes, less error
+    # The RQ-VAE beside RQ-k-means, on the same vectors, levels and codes.
+    rqkmeans, rqvae = m["quantisers_compared"]
+    assert (rqkmeans["quantiser"], rqvae["quantiser"]) == ("RQKMeans", "RQVAE")
+    assert rqkmeans["collision_rate"] == pytest.approx(m["collision_rate"])
+    assert rqvae["codes"] == m["codes"] and 0 <= rqvae["collision_rate"] < 1
+    assert rqvae["final_mse"] < 1.0  # the vectors have norm 1: the codes rebuild part of them
 
 
 def test_04_vocabulary(course):

@@ -328,13 +328,16 @@ def test_compare_settings_reports_each_setting(data):
     table = compare_settings(data, labels, settings)
     assert table[["codes", "balanced"]].values.tolist() == [[4, False], [4, True], [16, False], [16, True]]
     assert list(table.columns) == [
+        "quantiser",
         "codes",
         "balanced",
         "collision_rate",
         "largest_group",
         "final_mse",
+        "fit_seconds",
         "cluster lift@prefix2",
     ]
+    assert set(table.quantiser) == {"RQKMeans"}
     one = RQKMeans(**settings[2])
     assert table.collision_rate[2] == collision_stats(one.fit(data))["collision_rate"]
     assert table.final_mse[0] > table.final_mse[2]  # more codes leave less of the vectors
