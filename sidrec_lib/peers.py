@@ -10,23 +10,35 @@ settings and keeps the one with the best valid NDCG@10, never looking at test.
 
 Item numbers inside the Cornac model are the rows of ``prepared.items``, so its score vectors line
 up with every other model's; an item that never occurs in train keeps its initial embedding.
+
+:class:`CornacTIGER` does the same for Cornac's TIGER (Rajput et al., 2023): its tokenizer (an RQ-VAE
+by default) turns given item vectors into semantic IDs, and its T5-style encoder-decoder learns to
+generate the next item's ID from the history's IDs. The epochs are driven here too, with Cornac's
+batches, loss, optimizer and learning-rate schedule, and stopped early on our valid NDCG@10.
+TIGER ranks by constrained beam search: only the items that end up in the beam get a score (the
+log-probability of their ID), every other item gets ``-inf``. So that history items can be left out
+afterwards without leaving the list short, each user's beam is ``n_beams`` plus the number of
+distinct items in their history wide (at most that many history items can take a place in it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from sidrec_lib.baselines import EarlyStopping, item_index, valid_ndcg
+from sidrec_lib.baselines import EarlyStopping, item_index, top_k, valid_ndcg
 from sidrec_lib.prepare import PreparedData
 
-__all__ = ["CornacSASRec", "CornacSASRecConfig", "sweep"]
+__all__ = ["CornacSASRec", "CornacSASRecConfig", "CornacTIGER", "CornacTIGERConfig", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,6 @@ class CornacSASRec:
         device: str | None = None,
     ) -> CornacSASRec:
         """Train on the train split, early-stop on valid NDCG@10; returns the best evaluation's model."""
-        from cornac.data import SequentialDataset
         from cornac.models import SASRec as CornacModel
         from cornac.models.sasrec.sasrec import SASRecModel
         from cornac.models.seq_utils import session_seq_iter
@@ -93,15 +104,7 @@ class CornacSASRec:
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         index = item_index(prepared)
-        train = prepared.examples("train")
-        rows = [
-            (user, user, item, t)  # one session per user: their train items, in time order
-            for user, items in zip(train.user_id, train.history)
-            for t, item in enumerate(items)
-        ]
-        train_set = SequentialDataset.build(
-            rows, fmt="USIT", global_iid_map=OrderedDict(index), seed=config.seed
-        )
+        train_set = _train_set(prepared, index, config.seed)
         recommender = CornacModel(
             embedding_dim=config.embedding_dim,
             loss=config.loss,
@@ -218,6 +221,354 @@ class CornacSASRec:
         return self._scores_of_indices(rows).float().cpu().numpy()
 
 
+@dataclass(frozen=True)
+class CornacTIGERConfig:
+    """Settings of Cornac's TIGER (its names) and of the early stopping around it.
+
+    The tokenizer and the network take Cornac's defaults except where they are cut to train in about
+    ten minutes on two busy CPU cores (a few thousand users): 2 + 2 layers of width 64 (Cornac: 4 + 4
+    of 128), 2 heads (6), a 256-wide feed-forward (1024), histories of 10 items (20), batches of 128
+    (256), 10 epochs at most (20), 50 RQ-VAE epochs (200).
+    """
+
+    tokenizer: str = "rqvae"  # or "rkmeans": residual k-means on the item vectors, no training
+    feature_standardize: bool = False  # z-score each feature over the items before tokenizing
+    rqvae_num_levels: int = 3  # levels of codes; a last level tells apart items sharing all of them
+    rqvae_codebook_size: int = 256
+    rqvae_latent_dim: int = 32
+    rqvae_hidden_dims: tuple[int, ...] = (512, 256, 128)
+    rqvae_beta: float = 0.25
+    rqvae_n_epochs: int = 50
+    rqvae_learning_rate: float = 1e-3
+    rqvae_batch_size: int = 1024
+    rqvae_weight_decay: float = 0.0
+    d_model: int = 64
+    d_ff: int = 256
+    num_heads: int = 2
+    d_kv: int = 32
+    num_enc_layers: int = 2
+    num_dec_layers: int = 2
+    dropout: float = 0.1
+    max_len: int = 10  # history items the encoder sees (each is rqvae_num_levels + 1 tokens)
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    lr_schedule: str = "constant"  # or "cosine": linear warm-up, then cosine decay over max_epochs
+    warmup_steps: int = 10_000
+    n_beams: int = 20  # beam width beyond the history's items; at least the K of the metrics
+    max_epochs: int = 10
+    eval_every: int = 1
+    patience: int = 3  # evaluations without valid NDCG@10 improvement
+    seed: int = 0
+
+    def label(self) -> str:
+        """The settings that differ from the defaults, e.g. ``d=128 enc=4``."""
+        default = CornacTIGERConfig()
+        short = {
+            "d_model": "d",
+            "num_enc_layers": "enc",
+            "num_dec_layers": "dec",
+            "learning_rate": "lr",
+            "rqvae_n_epochs": "rqvae_epochs",
+            "rqvae_codebook_size": "codes",
+            "rqvae_num_levels": "levels",
+        }
+        changed = [
+            f"{short.get(f.name, f.name)}={getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if f.name not in ("max_epochs", "eval_every", "patience", "seed")
+            and getattr(self, f.name) != getattr(default, f.name)
+        ]
+        return " ".join(changed) or "defaults"
+
+
+class CornacTIGER:
+    """Cornac 3's TIGER behind this course's :class:`~sidrec_lib.baselines.Recommender` interface.
+
+    ``scores`` gives the log-probability of each item the constrained beam search reached and
+    ``-inf`` to every other item; ``recommend`` returns the top-k item ids with history items left out.
+    The beam search is Cornac's ``TIGERSeq2Seq.generate_beam`` run on many users at once (same
+    network calls, same masking to valid IDs, same pruning), with a width of its own for each user.
+    """
+
+    def __init__(self, config: CornacTIGERConfig, recommender, index: dict[str, int]):
+        self.config = config
+        self.recommender = recommender  # the cornac.models.TIGER; its tokenizer and network are fitted
+        self.index = index
+        self.item_ids = list(index)
+        self.history: list[dict] = []  # one row per evaluation, filled by fit
+        self.best_epoch: int | None = None
+        self.tokenizer_seconds = 0.0
+
+    @property
+    def network(self) -> torch.nn.Module:
+        return self.recommender.model
+
+    @property
+    def semantic_ids(self) -> np.ndarray:
+        """(n_items, levels + 1) codes of each item, rows of ``prepared.items``; the last level tells apart
+        items that share all the others."""
+        return self.recommender.sid_table
+
+    @property
+    def device(self) -> torch.device:
+        return self.recommender.model.offsets.device
+
+    @classmethod
+    def fit(
+        cls,
+        prepared: PreparedData,
+        features: np.ndarray,
+        config: CornacTIGERConfig = CornacTIGERConfig(),  # frozen, so one shared default is safe
+        progress: bool = True,
+        device: str | None = None,
+    ) -> CornacTIGER:
+        """Tokenize ``features`` ((n_items, D), rows of ``prepared.items``), train on the train split,
+        early-stop on valid NDCG@10; returns the best evaluation's model."""
+        from cornac.data import FeatureModality
+        from cornac.models import TIGER as CornacModel
+        from cornac.models.seq_utils import session_seq_iter
+        from cornac.models.tiger.tiger import TIGERSeq2Seq
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        index = item_index(prepared)
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or len(features) != len(index):
+            raise ValueError(
+                f"features must be ({len(index)}, D), one row per catalog item; got {features.shape}"
+            )
+        if not np.isfinite(features).all():
+            raise ValueError("features hold NaN or infinite values")
+        if config.n_beams < 1:
+            raise ValueError(f"n_beams must be at least 1, got {config.n_beams}")
+        train_set = _train_set(prepared, index, config.seed)
+        train_set.add_modalities(
+            item_feature=FeatureModality(features=features, ids=list(index)).build(id_map=train_set.iid_map)
+        )
+        recommender = CornacModel(
+            tokenizer=config.tokenizer,
+            feature_standardize=config.feature_standardize,
+            rqvae_latent_dim=config.rqvae_latent_dim,
+            rqvae_hidden_dims=tuple(config.rqvae_hidden_dims),
+            rqvae_num_levels=config.rqvae_num_levels,
+            rqvae_codebook_size=config.rqvae_codebook_size,
+            rqvae_beta=config.rqvae_beta,
+            rqvae_n_epochs=config.rqvae_n_epochs,
+            rqvae_learning_rate=config.rqvae_learning_rate,
+            rqvae_batch_size=config.rqvae_batch_size,
+            rqvae_weight_decay=config.rqvae_weight_decay,
+            d_model=config.d_model,
+            d_ff=config.d_ff,
+            num_heads=config.num_heads,
+            d_kv=config.d_kv,
+            num_enc_layers=config.num_enc_layers,
+            num_dec_layers=config.num_dec_layers,
+            dropout=config.dropout,
+            max_len=config.max_len,
+            n_epochs=config.max_epochs,  # the cosine schedule spans max_epochs
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            batch_size=config.batch_size,
+            lr_schedule=config.lr_schedule,
+            warmup_steps=config.warmup_steps,
+            scoring="beam",
+            n_beams=config.n_beams,
+            device=device,
+            seed=config.seed,
+            trainable=False,  # cornac's fit only records the data; the stages run below
+        )
+        recommender.fit(train_set)
+
+        # What cornac.models.TIGER.fit does, with the seq2seq epochs driven here.
+        start = time.perf_counter()
+        torch.manual_seed(config.seed)
+        recommender.device_ = device
+        feats = recommender._get_item_features()
+        if config.feature_standardize:
+            std = feats.std(axis=0)
+            feats = ((feats - feats.mean(axis=0)) / np.where(std == 0, 1.0, std)).astype(np.float32)
+        codes = recommender._tokenize(torch, torch.tensor(feats, device=device))
+        recommender._build_semantic_ids(codes)
+        tokenizer_seconds = time.perf_counter() - start
+
+        recommender.model = TIGERSeq2Seq(
+            level_sizes=recommender.level_sizes,
+            d_model=config.d_model,
+            d_ff=config.d_ff,
+            num_heads=config.num_heads,
+            d_kv=config.d_kv,
+            num_enc_layers=config.num_enc_layers,
+            num_dec_layers=config.num_dec_layers,
+            dropout=config.dropout,
+        ).to(device)
+        # encoder tokens of each item (level codes plus level offsets, 0 = padding); an all-padding row last
+        recommender.pad_idx = recommender.total_items
+        offsets = recommender.model.offsets.cpu().numpy()
+        recommender.enc_token_table = np.zeros(
+            (recommender.total_items + 1, len(recommender.level_sizes)), "int64"
+        )
+        recommender.enc_token_table[: recommender.total_items] = recommender.sid_table + offsets
+
+        model = cls(config, recommender, index)
+        model.tokenizer_seconds = tokenizer_seconds
+        optimizer = torch.optim.AdamW(
+            model.network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        scheduler = recommender._make_lr_scheduler(torch, optimizer)
+
+        valid = prepared.examples("valid")
+        valid_histories = [[index[i] for i in h] for h in valid.history]
+        valid_targets = [index[t] for t in valid.target]
+        stopper = EarlyStopping(model.network, config.patience)
+        bar = tqdm(range(1, config.max_epochs + 1), desc="Cornac TIGER", unit="epoch", disable=not progress)
+        for epoch in bar:
+            model.network.train()
+            total, count = 0.0, 0
+            batches = session_seq_iter(
+                train_set,
+                pad_index=recommender.pad_idx,
+                batch_size=config.batch_size,
+                max_len=config.max_len,
+                n_sample=0,
+                rng=recommender.rng,
+                shuffle=True,
+            )
+            for _, histories, targets in batches:
+                tokens = _trim(recommender.enc_token_table[histories].reshape(len(histories), -1), device)
+                target = torch.as_tensor(recommender.sid_table[targets], device=device)
+                loss = model.network(tokens, (tokens != 0).float(), target)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                total += loss.item() * len(histories)
+                count += len(histories)
+            if epoch % config.eval_every and epoch != config.max_epochs:
+                continue
+            ndcg, recall = valid_ndcg(model._scores_of_indices, valid_histories, valid_targets)
+            stop = stopper.update(epoch, total / max(count, 1), ndcg, recall)
+            bar.set_postfix(loss=f"{total / max(count, 1):.3f}", ndcg10=f"{ndcg:.4f}")
+            if stop:
+                break
+        bar.close()
+        stopper.restore()
+        model.history, model.best_epoch = stopper.history, stopper.best_epoch
+        model.network.eval()
+        return model
+
+    @property
+    def best_valid_ndcg(self) -> float:
+        return max((row["valid_ndcg10"] for row in self.history), default=float("nan"))
+
+    # -- inference ------------------------------------------------------------------------------
+
+    def _rows(self, histories: list[list[str]]) -> list[list[int]]:
+        try:
+            return [[self.index[item] for item in history] for history in histories]
+        except KeyError as err:
+            raise ValueError(f"CornacTIGER: item {err.args[0]!r} is not in the catalog") from None
+
+    @torch.no_grad()
+    def _beam_search(
+        self, histories: list[list[int]], widths: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cornac's constrained beam search for several non-empty histories (item rows) at once.
+
+        Returns (items, log-probabilities), each (n, max(widths)) in descending log-probability;
+        user i keeps ``widths[i]`` beams, the places beyond (and any the catalog cannot fill) hold
+        item -1 and ``-inf``.
+        """
+        rec, net = self.recommender, self.network
+        net.eval()
+        length = self.config.max_len
+        # left-padded to max_len, as cornac's score pads
+        rows = [[rec.pad_idx] * (length - len(h[-length:])) + h[-length:] for h in histories]
+        tokens = _trim(rec.enc_token_table[rows].reshape(len(rows), -1), self.device)
+        mask = (tokens != 0).float()
+        encoded = net.encode_history(tokens, mask)
+        n, width = len(histories), max(widths)
+        places = torch.arange(width, device=self.device)[None, :]
+        keep = places < torch.as_tensor(widths, device=self.device)[:, None]
+        beams = torch.zeros(n, 1, 0, dtype=torch.long, device=self.device)  # (n, beams, levels so far)
+        beam_lp = torch.zeros(n, 1, device=self.device)
+        for level, size in enumerate(net.level_sizes):
+            n_beams = beams.shape[1]
+            prefixes = beams.reshape(n * n_beams, level)
+            states = net._decode(
+                prefixes if level else None,
+                encoded.repeat_interleave(n_beams, dim=0),
+                mask.repeat_interleave(n_beams, dim=0),
+            )
+            logp = F.log_softmax(net.heads[level](states[:, -1]), dim=-1)
+            allowed = torch.full_like(logp, -math.inf)  # only codes that continue some item's ID
+            alive = torch.isfinite(beam_lp).flatten().tolist()
+            children = rec.prefix_children[level]
+            pairs = [
+                (j, code)
+                for j, prefix in enumerate(prefixes.tolist())
+                if alive[j]
+                for code in children[tuple(prefix)]
+            ]
+            if pairs:
+                allowed[tuple(torch.as_tensor(pairs, device=self.device).T)] = 0.0
+            total = (beam_lp[:, :, None] + (logp + allowed).view(n, n_beams, size)).view(n, n_beams * size)
+            top = total.topk(min(width, n_beams * size), dim=1)
+            parent, code = top.indices // size, top.indices % size
+            beams = torch.cat(
+                [beams.gather(1, parent[:, :, None].expand(-1, -1, level)), code[:, :, None]], dim=2
+            )
+            beam_lp = top.values.masked_fill(~keep[:, : top.values.shape[1]], -math.inf)
+        items = torch.full(beam_lp.shape, -1, dtype=torch.long)
+        found = torch.isfinite(beam_lp)
+        for (i, j), sid in zip(found.nonzero().tolist(), beams[found].tolist()):
+            items[i, j] = rec.sid_to_item[tuple(sid)]
+        out_lp = torch.full((n, width), -math.inf)
+        out_lp[:, : beam_lp.shape[1]] = beam_lp.float().cpu()
+        out_items = torch.full((n, width), -1, dtype=torch.long)
+        out_items[:, : items.shape[1]] = items
+        return out_items, out_lp
+
+    @torch.no_grad()
+    def _scores_of_indices(
+        self, histories: list[list[int]], n_beams: int | None = None, batch_size: int = 256
+    ) -> torch.Tensor:
+        """(n, n_items) scores for histories given as item rows: each beam item's log-probability, else
+        ``-inf``. The beam is ``n_beams`` (default: the config's) plus the history's distinct items wide.
+        An empty history scores every item 0, as Cornac's ``score`` does (all items equal)."""
+        n_beams = self.config.n_beams if n_beams is None else n_beams
+        n_items = len(self.index)
+        widths = [min(n_beams + len(set(h)), n_items) for h in histories]
+        out = torch.full((len(histories), n_items), -math.inf)
+        users = [i for i in sorted(range(len(histories)), key=widths.__getitem__) if histories[i]]
+        out[[i for i, h in enumerate(histories) if not h]] = 0.0
+        for start in range(0, len(users), batch_size):
+            chunk = users[start : start + batch_size]
+            items, logp = self._beam_search([histories[i] for i in chunk], [widths[i] for i in chunk])
+            found = items >= 0
+            rows = torch.as_tensor(chunk)[:, None].expand_as(items)
+            out[rows[found], items[found]] = logp[found]
+        return out
+
+    def scores(self, histories: list[list[str]], n_beams: int | None = None) -> np.ndarray:
+        """(len(histories), n_items) float32 scores, items in ``prepared.items`` row order: log-probability
+        of the items in each user's beam (``n_beams`` plus their distinct history items wide), ``-inf``
+        for all others. Leave out history items (e.g. with :func:`~sidrec_lib.baselines.top_k`) before
+        taking the top ``n_beams``."""
+        return self._scores_of_indices(self._rows(histories), n_beams).numpy()
+
+    def recommend(self, histories: list[list[str]], k: int = 10) -> list[list[str]]:
+        """Top-k item ids for each history, history items left out (beam ``max(n_beams, k)`` plus the
+        history's distinct items wide, so k remain whenever the catalog has k items outside the history)."""
+        rows = self._rows(histories)
+        scores = self._scores_of_indices(rows, max(self.config.n_beams, k)).numpy()
+        ranked = top_k(scores, k, exclude=rows)
+        return [
+            [self.item_ids[j] for j in row if j >= 0 and np.isfinite(scores[i, j])]
+            for i, row in enumerate(ranked)
+        ]
+
+
 def sweep(
     prepared: PreparedData,
     configs: Sequence[CornacSASRecConfig],
@@ -241,3 +592,28 @@ def sweep(
         )
     best = max(range(len(fitted)), key=lambda i: fitted[i].best_valid_ndcg)
     return fitted[best], rows
+
+
+def _train_set(prepared: PreparedData, index: dict[str, int], seed: int):
+    """Cornac's SequentialDataset of the train split: a session per user, their train items in order."""
+    from cornac.data import SequentialDataset
+
+    train = prepared.examples("train")
+    rows = [
+        (user, user, item, t)
+        for user, items in zip(train.user_id, train.history)
+        for t, item in enumerate(items)
+    ]
+    return SequentialDataset.build(rows, fmt="USIT", global_iid_map=OrderedDict(index), seed=seed)
+
+
+def _trim(tokens: np.ndarray, device) -> torch.Tensor:
+    """Encoder tokens without the leading columns that are padding in every row.
+
+    Cornac left-pads every history to ``max_len`` items; T5 masks padding and its position bias
+    depends only on the distance between tokens, so dropping those columns changes nothing but the
+    work (most histories are much shorter than ``max_len``) and, in training, which dropout draws
+    fall where.
+    """
+    used = np.flatnonzero((tokens != 0).any(axis=0))
+    return torch.as_tensor(tokens[:, used[0] if len(used) else 0 :], device=device)
