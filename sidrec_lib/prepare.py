@@ -73,24 +73,37 @@ class PreparedData:
         )
 
 
-def _counts(stage: str, n_items: int, inter: pd.DataFrame) -> dict:
-    return {"stage": stage, "users": inter.user_id.nunique(), "items": n_items, "interactions": len(inter)}
+def _counts(stage: str, n_items: int, inter: pd.DataFrame, user: str = "user_id") -> dict:
+    return {"stage": stage, "users": inter[user].nunique(), "items": n_items, "interactions": len(inter)}
 
 
-def kcore(interactions: pd.DataFrame, k_users: int, k_items: int) -> tuple[pd.DataFrame, int]:
+def _group_sizes(codes: np.ndarray) -> np.ndarray:
+    """Each row's group size from ``pd.factorize`` codes; 0 for a missing value (code -1), which a
+    groupby leaves out."""
+    sizes = np.bincount(codes + 1, minlength=1)
+    sizes[0] = 0
+    return sizes[codes + 1]
+
+
+def kcore(
+    interactions: pd.DataFrame, k_users: int, k_items: int, user: str = "user_id", item: str = "item_id"
+) -> tuple[pd.DataFrame, int]:
     """Drop users with < ``k_users`` and items with < ``k_items`` interactions until none is left.
 
-    Returns the filtered frame and the number of passes it took.
+    Returns the filtered frame (rows in their order, index kept) and the number of passes it took.
+    ``user`` and ``item`` name the columns that identify them. Ids are turned into integers once, so
+    that a pass is two counts of integers, not two groupbys.
     """
-    frame, passes = interactions, 0
+    users = pd.factorize(interactions[user])[0]
+    items = pd.factorize(interactions[item])[0]
+    rows = np.arange(len(interactions))
+    passes = 0
     while True:
         passes += 1
-        user_n = frame.groupby("user_id").item_id.transform("size")
-        item_n = frame.groupby("item_id").user_id.transform("size")
-        keep = (user_n >= k_users) & (item_n >= k_items)
+        keep = (_group_sizes(users) >= k_users) & (_group_sizes(items) >= k_items)
         if keep.all():
-            return frame, passes
-        frame = frame[keep]
+            return (interactions if len(rows) == len(interactions) else interactions.iloc[rows]), passes
+        users, items, rows = users[keep], items[keep], rows[keep]
 
 
 def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
@@ -98,26 +111,37 @@ def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
     if config.kcore < 1 or config.max_history < MIN_SEQUENCE:
         raise ValueError(f"Need kcore ≥ 1 and max_history ≥ {MIN_SEQUENCE}; got {config}.")
     items, inter = source.items, source.interactions.reset_index(drop=True)
-    counts = [_counts("read", len(items), inter)]
+    # Integer keys for the ids, users numbered in sorted order (sorting by key sorts by id), so that
+    # the steps below hash and sort integers, not strings. Missing ids are left as they are: each step
+    # treats a missing id its own way.
+    user, item = "user_id", "item_id"
+    if inter.user_id.notna().all() and inter.item_id.notna().all():
+        item_keys, item_ids = pd.factorize(inter.item_id)
+        inter = inter.assign(user_key=pd.factorize(inter.user_id, sort=True)[0], item_key=item_keys)
+        user, item = "user_key", "item_key"
+    counts = [_counts("read", len(items), inter, user)]
 
     items = items[items.title.str.strip() != ""]
-    inter = inter[inter.item_id.isin(set(items.item_id))]
-    counts.append(_counts("items with a title", len(items), inter))
+    if item == "item_key":  # which ids have a title, looked up once per id, not once per interaction
+        inter = inter[pd.Index(item_ids).isin(items.item_id)[inter.item_key.to_numpy()]]
+    else:
+        inter = inter[inter.item_id.isin(set(items.item_id))]
+    counts.append(_counts("items with a title", len(items), inter, user))
 
-    inter = inter.drop_duplicates(["user_id", "item_id", "timestamp"])
-    counts.append(_counts("no exact duplicate interactions", len(items), inter))
+    inter = inter.drop_duplicates([user, item, "timestamp"])
+    counts.append(_counts("no exact duplicate interactions", len(items), inter, user))
 
     # Stable sort: ties in timestamp keep file order.
-    inter = inter.sort_values(["user_id", "timestamp"], kind="stable")
-    inter = inter.drop_duplicates(["user_id", "item_id"], keep="first")
-    counts.append(_counts("first purchase of each item per user", len(items), inter))
+    inter = inter.sort_values([user, "timestamp"], kind="stable")
+    inter = inter.drop_duplicates([user, item], keep="first")
+    counts.append(_counts("first purchase of each item per user", len(items), inter, user))
 
-    inter = inter.groupby("user_id", sort=False).tail(config.max_history)
-    counts.append(_counts(f"last {config.max_history} per user", len(items), inter))
+    inter = inter.groupby(user, sort=False).tail(config.max_history)
+    counts.append(_counts(f"last {config.max_history} per user", len(items), inter, user))
 
-    inter, passes = kcore(inter, max(config.kcore, MIN_SEQUENCE), config.kcore)
+    inter, passes = kcore(inter, max(config.kcore, MIN_SEQUENCE), config.kcore, user, item)
     items = items[items.item_id.isin(set(inter.item_id))].sort_values("item_id").reset_index(drop=True)
-    counts.append(_counts(f"{config.kcore}-core ({passes} passes)", len(items), inter))
+    counts.append(_counts(f"{config.kcore}-core ({passes} passes)", len(items), inter, user))
     if inter.empty:
         advice = (
             "lower prepare.kcore or use more data"
@@ -127,16 +151,21 @@ def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
         raise ValueError(f"No interaction survives the {config.kcore}-core filter: {advice}.")
 
     inter = inter.reset_index(drop=True)
-    inter["position"] = inter.groupby("user_id", sort=False).cumcount()
-    length = inter.groupby("user_id", sort=False).item_id.transform("size")
+    inter["position"] = inter.groupby(user, sort=False).cumcount()
+    length = inter.groupby(user, sort=False).item_id.transform("size")
     from_end = length - inter.position
     inter["split"] = np.select([from_end == 1, from_end == 2], ["test", "valid"], "train")
+    keys = inter[user].to_numpy()
     inter = inter[["user_id", "item_id", "timestamp", "rating", "position", "split"]]
 
-    sequences = (
-        inter.groupby("user_id", sort=True)
-        .agg(item_ids=("item_id", list), timestamps=("timestamp", list))
-        .reset_index()
+    # Rows are sorted by user, then time: each user's rows are one run, in the order of the ids.
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    sequences = pd.DataFrame(
+        {
+            "user_id": pd.Index(inter.user_id.to_numpy()[starts]),  # typed as a groupby's keys
+            "item_ids": [run.tolist() for run in np.split(inter.item_id.to_numpy(), starts[1:])],
+            "timestamps": [run.tolist() for run in np.split(inter.timestamp.to_numpy(), starts[1:])],
+        }
     )
     return PreparedData(
         items=items,

@@ -513,15 +513,30 @@ class SteerPicker:
             for attribute, values in by_attribute.items()
             for value in values
         ]
-        self.facts = np.zeros((len(self.item_ids), len(fact_index)), dtype=np.float32)
-        if pairs:
-            self.facts[tuple(np.array(pairs).T)] = 1.0
+        # Each item's values as sorted ids, all items end to end (a sparse item x value table: an item
+        # holds a handful of values, and the catalog's values grow with the catalog).
+        held = np.unique(np.array(pairs, dtype=np.int64).reshape(-1, 2), axis=0)
+        self.value_ids = held[:, 1]
+        self.value_starts = np.concatenate(
+            [[0], np.cumsum(np.bincount(held[:, 0], minlength=len(self.item_ids)))]
+        )  # item row r holds value_ids[value_starts[r] : value_starts[r + 1]]
+        self.n_values = len(fact_index)
         pop = _train_popularity(prepared).reindex(self.item_ids).fillna(0).to_numpy(dtype=float)
         self.tie_break = pop / (pop.max() + 1.0)  # < 1: popularity only orders items with equal overlap
-        self.holders = {
-            key: np.array([self.row_of[item] for item in group.item_id], dtype=np.int64)
+        self.holders = {  # sorted rows, each once
+            key: np.unique(np.array([self.row_of[item] for item in group.item_id], dtype=np.int64))
             for key, group in steerable.groupby(["attribute", "value"])
         }
+        self._excluded = np.zeros(len(self.item_ids), dtype=bool)  # all False between picks
+
+    def _values_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The value ids the items at ``rows`` hold, end to end, and for each the index in ``rows`` of
+        the item holding it."""
+        starts = self.value_starts[rows]
+        lengths = self.value_starts[rows + 1] - starts
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        offsets = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return self.value_ids[starts[owner] + offsets], owner
 
     def pick(
         self, history: list[str], held_out: list[str], count: int, rng: np.random.Generator
@@ -535,11 +550,16 @@ class SteerPicker:
         v = int(rng.choice(len(values), p=weights))
         seen = np.array([self.row_of[item] for item in history], dtype=np.int64)
         hidden = np.array([self.row_of[item] for item in held_out], dtype=np.int64)
-        candidates = np.setdiff1d(self.holders[(attribute, values[v])], np.concatenate([seen, hidden]))
+        holders, excluded = self.holders[(attribute, values[v])], np.concatenate([seen, hidden])
+        self._excluded[excluded] = True
+        candidates = holders[~self._excluded[holders]]  # as np.setdiff1d, in time linear in the holders
+        self._excluded[excluded] = False
         if not len(candidates):
             return None
-        taste = self.facts[seen[-3:]].sum(0)
-        fit = self.facts[candidates] @ taste + self.tie_break[candidates]
+        taste = np.bincount(self._values_of(seen[-3:])[0], minlength=self.n_values)
+        held, owner = self._values_of(candidates)
+        shared = np.bincount(owner, weights=taste[held], minlength=len(candidates))
+        fit = shared + self.tie_break[candidates]
         best = candidates[np.argsort(-fit, kind="stable")[:count]]
         return attribute, values[v], texts[v], [self.item_ids[int(row)] for row in best]
 
