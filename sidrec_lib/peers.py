@@ -27,7 +27,7 @@ import dataclasses
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,13 +141,7 @@ class CornacSASRec:
         loss_fn = get_loss_function(config.loss)
         optimizer = torch.optim.Adam(model.network.parameters(), lr=config.learning_rate, betas=(0.9, 0.98))
 
-        valid = prepared.examples("valid")
-        valid_histories = [[index[i] for i in h] for h in valid.history]
-        valid_targets = [index[t] for t in valid.target]
-        stopper = EarlyStopping(model.network, config.patience)
-        bar = tqdm(range(1, config.max_epochs + 1), desc="Cornac SASRec", unit="epoch", disable=not progress)
-        for epoch in bar:
-            model.network.train()
+        def train_epoch() -> tuple[float, int]:
             total, count = 0.0, 0
             batches = session_seq_iter(
                 train_set,
@@ -179,17 +173,12 @@ class CornacSASRec:
                 optimizer.step()
                 total += loss.item() * len(histories)
                 count += len(histories)
-            if epoch % config.eval_every and epoch != config.max_epochs:
-                continue
-            ndcg, recall = valid_ndcg(model._scores_of_indices, valid_histories, valid_targets)
-            stop = stopper.update(epoch, total / max(count, 1), ndcg, recall)
-            bar.set_postfix(loss=f"{total / max(count, 1):.3f}", ndcg10=f"{ndcg:.4f}")
-            if stop:
-                break
-        bar.close()
-        stopper.restore()
+            return total, count
+
+        stopper = _train_with_early_stopping(
+            model, prepared, train_epoch, config, desc="Cornac SASRec", progress=progress
+        )
         model.history, model.best_epoch = stopper.history, stopper.best_epoch
-        model.network.eval()
         return model
 
     @property
@@ -416,13 +405,7 @@ class CornacTIGER:
         )
         scheduler = recommender._make_lr_scheduler(torch, optimizer)
 
-        valid = prepared.examples("valid")
-        valid_histories = [[index[i] for i in h] for h in valid.history]
-        valid_targets = [index[t] for t in valid.target]
-        stopper = EarlyStopping(model.network, config.patience)
-        bar = tqdm(range(1, config.max_epochs + 1), desc="Cornac TIGER", unit="epoch", disable=not progress)
-        for epoch in bar:
-            model.network.train()
+        def train_epoch() -> tuple[float, int]:
             total, count = 0.0, 0
             batches = session_seq_iter(
                 train_set,
@@ -444,17 +427,12 @@ class CornacTIGER:
                     scheduler.step()
                 total += loss.item() * len(histories)
                 count += len(histories)
-            if epoch % config.eval_every and epoch != config.max_epochs:
-                continue
-            ndcg, recall = valid_ndcg(model._scores_of_indices, valid_histories, valid_targets)
-            stop = stopper.update(epoch, total / max(count, 1), ndcg, recall)
-            bar.set_postfix(loss=f"{total / max(count, 1):.3f}", ndcg10=f"{ndcg:.4f}")
-            if stop:
-                break
-        bar.close()
-        stopper.restore()
+            return total, count
+
+        stopper = _train_with_early_stopping(
+            model, prepared, train_epoch, config, desc="Cornac TIGER", progress=progress
+        )
         model.history, model.best_epoch = stopper.history, stopper.best_epoch
-        model.network.eval()
         return model
 
     @property
@@ -592,6 +570,40 @@ def sweep(
         )
     best = max(range(len(fitted)), key=lambda i: fitted[i].best_valid_ndcg)
     return fitted[best], rows
+
+
+def _train_with_early_stopping(
+    model: CornacSASRec | CornacTIGER,
+    prepared: PreparedData,
+    train_epoch: Callable[[], tuple[float, int]],
+    config: CornacSASRecConfig | CornacTIGERConfig,
+    desc: str,
+    progress: bool,
+) -> EarlyStopping:
+    """Up to ``config.max_epochs`` epochs of ``train_epoch`` (which returns its summed loss and its
+    examples), valid NDCG@10 every ``config.eval_every`` epochs and after the last, stopped after
+    ``config.patience`` evaluations without improvement; the best evaluation's weights are restored
+    and the network left in eval mode. Returns the stopper, with its ``history`` and ``best_epoch``."""
+    index = model.index
+    valid = prepared.examples("valid")
+    valid_histories = [[index[i] for i in h] for h in valid.history]
+    valid_targets = [index[t] for t in valid.target]
+    stopper = EarlyStopping(model.network, config.patience)
+    bar = tqdm(range(1, config.max_epochs + 1), desc=desc, unit="epoch", disable=not progress)
+    for epoch in bar:
+        model.network.train()
+        total, count = train_epoch()
+        if epoch % config.eval_every and epoch != config.max_epochs:
+            continue
+        ndcg, recall = valid_ndcg(model._scores_of_indices, valid_histories, valid_targets)
+        stop = stopper.update(epoch, total / max(count, 1), ndcg, recall)
+        bar.set_postfix(loss=f"{total / max(count, 1):.3f}", ndcg10=f"{ndcg:.4f}")
+        if stop:
+            break
+    bar.close()
+    stopper.restore()
+    model.network.eval()
+    return stopper
 
 
 def _train_set(prepared: PreparedData, index: dict[str, int], seed: int):
