@@ -512,41 +512,6 @@ PRESETS: dict[str, Preset] = {
             users=2000, history_choices=(5, 10), cornac_dropouts=(0.2,), cornac_max_len=20, cornac_epochs=30
         ),
     ),
-    # The `cpu` course on one GPU with a scratch model of tens of millions of parameters in bf16,
-    # nothing from a hub: what benchmarks/gpu_check.sh runs before the decoding and training benchmarks.
-    "gpu-smoke": Preset(
-        name="gpu-smoke",
-        builtin=BuiltinConfig(n_items=3000, n_users=4000),
-        prepare=PrepareConfig(kcore=5, max_history=50),
-        semantic_ids=SemanticIdConfig(levels=3, iters=25, cooccurrence_weight=0.5),
-        model=ModelConfig(
-            tokenizer_vocab=3000,
-            hidden_size=512,
-            layers=8,
-            heads=8,
-            kv_heads=4,
-            intermediate_size=1536,
-            dtype="bfloat16",
-        ),
-        stage1=TrainConfig(epochs=1, batch_size=64, learning_rate=1e-3, padding_free=True, bf16=True),
-        tasks=TaskConfig(
-            max_history=10,
-            next_item_per_user=8,
-            requests_per_user=1,
-            steer_requests_per_user=2,
-            requests_without_history=5000,
-            explanations=500,
-            steer_pool=10,
-            sequence_repeats=10,
-            fact_repeats=5,
-            listing_repeats=10,
-            steer_listings_per_user=4,
-        ),
-        stage2=TrainConfig(epochs=1, batch_size=64, learning_rate=5e-4, padding_free=True, bf16=True),
-        evaluate=EvalConfig(
-            users=2000, history_choices=(5, 10), cornac_dropouts=(0.2,), cornac_max_len=20, cornac_epochs=30
-        ),
-    ),
     # Real models from the hub on Amazon Reviews 2023 Video_Games, one GPU.
     "gpu": Preset(
         name="gpu",
@@ -570,6 +535,24 @@ PRESETS: dict[str, Preset] = {
         evaluate=EvalConfig(users=10000),
     ),
 }
+
+# The `cpu` course on one GPU with a scratch model of tens of millions of parameters in bf16,
+# nothing from a hub: what benchmarks/gpu_check.sh runs before the decoding and training benchmarks.
+PRESETS["gpu-smoke"] = dataclasses.replace(
+    PRESETS["cpu"],
+    name="gpu-smoke",
+    model=ModelConfig(
+        tokenizer_vocab=3000,
+        hidden_size=512,
+        layers=8,
+        heads=8,
+        kv_heads=4,
+        intermediate_size=1536,
+        dtype="bfloat16",
+    ),
+    stage1=TrainConfig(epochs=1, batch_size=64, learning_rate=1e-3, padding_free=True, bf16=True),
+    stage2=TrainConfig(epochs=1, batch_size=64, learning_rate=5e-4, padding_free=True, bf16=True),
+)
 
 
 def get_preset(name: str, overrides: Mapping[str, Any] | None = None) -> Preset:
