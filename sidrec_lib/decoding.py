@@ -41,27 +41,22 @@ class SidTrie:
             for level, size in enumerate(catalog.level_sizes)
         ]
         codes = catalog.codes
-        # prefix_node[:, d]: each item's prefix of length d as a node id of level d (root = 0).
-        prefix_node = np.zeros((len(catalog), self.depth + 1), dtype=np.int64)
-        for d in range(1, self.depth):
-            _, prefix_node[:, d] = np.unique(codes[:, :d], axis=0, return_inverse=True)
-        prefix_node[:, self.depth] = np.arange(len(catalog))  # full SIDs are unique: the item rows
+        # prefix_node[:, d]: each item's prefix of length d as a node id of level d (root = 0); the
+        # full SIDs, at the last level, are numbered by the items' rows.
+        prefix_node = catalog.prefix_node.copy()
+        prefix_node[:, self.depth] = np.arange(len(catalog))
         self.prefix_node = prefix_node
         self.nodes = [int(prefix_node[:, d].max()) + 1 for d in range(self.depth + 1)]
         self.child = []
         for d, size in enumerate(catalog.level_sizes):
             table = torch.full((self.nodes[d], size), -1, dtype=torch.long)
-            table[prefix_node[:, d], codes[:, d]] = torch.tensor(prefix_node[:, d + 1])
+            table[prefix_node[:, d], codes[:, d]] = torch.from_numpy(prefix_node[:, d + 1])
             self.child.append(table)
         # Items under each node, to tell when excluded items use up a whole subtree.
         self.items_under = [np.bincount(prefix_node[:, d], minlength=n) for d, n in enumerate(self.nodes)]
         self.sequences = np.stack(
             [self.level_tokens[d].numpy()[codes[:, d]] for d in range(self.depth)], axis=1
         )
-        self._row_of = {item: row for row, item in enumerate(catalog.item_ids)}
-        self._item_of_tokens = {
-            tuple(row): item for row, item in zip(self.sequences.tolist(), catalog.item_ids)
-        }
         self._code_of_token = [
             {int(token): code for code, token in enumerate(tokens.tolist())} for tokens in self.level_tokens
         ]
@@ -79,12 +74,15 @@ class SidTrie:
 
     def item(self, sequence: tuple[int, ...]) -> str | None:
         """The item whose SID tokens are ``sequence``, or None."""
-        return self._item_of_tokens.get(tuple(sequence))
+        if len(sequence) != self.depth:
+            return None
+        codes = [self._code_of_token[d].get(int(token), -1) for d, token in enumerate(sequence)]
+        return self.catalog.item(codes)
 
     def blocked(self, item_ids: list[str]) -> list[torch.Tensor]:
         """Per level ``d`` = 1..depth, a bool mask over its nodes: prefixes all of whose items are in
         ``item_ids`` (a beam there could only end in an excluded item)."""
-        rows = np.array(sorted({self._row_of[i] for i in item_ids if i in self._row_of}), dtype=np.int64)
+        rows = self.catalog.rows(item_ids)
         masks = []
         for d in range(1, self.depth + 1):
             mask = np.zeros(self.nodes[d], dtype=bool)
@@ -127,7 +125,8 @@ def recommend(
 
     Every result is a distinct, real catalog item; items in ``exclude[i]`` (e.g. user i's history)
     are never returned for prompt i (a list is shorter than ``k`` only if fewer items remain).
-    Each prompt is encoded once and its KV cache is shared by its beams. Scores are the model's
+    Each prompt is encoded once and its KV cache is shared by its beams; prompts of similar length
+    are batched together, and each list is returned in the order of ``prompts``. Scores are the model's
     summed log-probabilities of the SID tokens (log-softmax over the whole vocabulary, then the
     trie mask), as in ``generate(num_beams=…, prefix_allowed_tokens_fn=…)``. ``beams >= len(catalog)``
     scores every item exactly.
@@ -146,24 +145,29 @@ def recommend(
     model.eval()
     # Many beams (exhaustive search) make the tree mask large: fewer users per batch then.
     batch_size = max(1, min(batch_size, MASK_BUDGET // (beams * (256 + trie.depth * beams))))
+    # Prompts of similar length share a batch, so that little of it is padding.
+    token_lists = tokenizer([p + SID_START for p in prompts], add_special_tokens=False).input_ids
+    order = sorted(range(len(prompts)), key=lambda i: len(token_lists[i]))
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    results: list[list[tuple[str, float]]] = []
+    results: list[list[tuple[str, float]]] = [[] for _ in prompts]
     try:
         for begin in range(0, len(prompts), batch_size):
-            chunk = slice(begin, begin + batch_size)
-            results.extend(_beam_batch(model, tokenizer, prompts[chunk], exclude[chunk], trie, k, beams))
+            rows = order[begin : begin + batch_size]
+            batch = tokenizer.pad({"input_ids": [token_lists[i] for i in rows]}, return_tensors="pt")
+            ranked = _beam_batch(model, batch, [exclude[i] for i in rows], trie, k, beams)
+            for row, items in zip(rows, ranked):
+                results[row] = items
     finally:
         tokenizer.padding_side = side
     return results
 
 
-def _beam_batch(model, tokenizer, prompts, exclude, trie: SidTrie, k: int, beams: int):
+def _beam_batch(model, enc, exclude, trie: SidTrie, k: int, beams: int):
+    """Beam search for one batch of prompts, ``enc`` (left-padded token ids ending in ``<|sid_start|>``)."""
     device = next(model.parameters()).device
     boolean_mask = model.config._attn_implementation == "sdpa"
-    enc = tokenizer(
-        [p + SID_START for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False
-    ).to(device)
-    n = len(prompts)
+    enc = enc.to(device)
+    n = len(exclude)
     out = model(
         input_ids=enc.input_ids,
         attention_mask=enc.attention_mask,

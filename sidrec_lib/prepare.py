@@ -8,8 +8,10 @@ Split per user: test = last item, valid = second last, train = the rest.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,11 @@ from sidrec_lib.sources import SourceData
 
 SPLITS = ("train", "valid", "test")
 MIN_SEQUENCE = 3  # one train, one valid and one test interaction
+
+
+def row_index(ids: Iterable[str]) -> dict[str, int]:
+    """id → its position in ``ids``: the row of that id in every per-item array built in that order."""
+    return {item: row for row, item in enumerate(ids)}
 
 
 @dataclass
@@ -73,76 +80,115 @@ class PreparedData:
         )
 
 
-def _counts(stage: str, n_items: int, inter: pd.DataFrame, user: str = "user_id") -> dict:
-    return {"stage": stage, "users": inter[user].nunique(), "items": n_items, "interactions": len(inter)}
+def item_index(prepared: PreparedData) -> dict[str, int]:
+    """item_id → row of ``prepared.items`` (the item index used by every score array)."""
+    return row_index(prepared.items.item_id)
+
+
+def train_popularity(prepared: PreparedData) -> pd.Series:
+    """item_id → its interactions in the train split, most popular first (items with none left out)."""
+    inter = prepared.interactions
+    return inter.loc[inter.split == "train", "item_id"].value_counts()
+
+
+def _stage(stage: str, n_items: int, users: np.ndarray) -> dict:
+    """One row of ``filter_counts``: users (keys ≥ 0; -1 is a missing id) and interactions left."""
+    known = users[users >= 0]
+    n_users = int(np.count_nonzero(np.bincount(known))) if len(known) else 0
+    return {"stage": stage, "users": n_users, "items": n_items, "interactions": len(users)}
 
 
 def _group_sizes(codes: np.ndarray) -> np.ndarray:
-    """Each row's group size from ``pd.factorize`` codes; 0 for a missing value (code -1), which a
-    groupby leaves out."""
+    """Each row's group size from ``pd.factorize`` codes; 0 for a missing value (code -1)."""
     sizes = np.bincount(codes + 1, minlength=1)
     sizes[0] = 0
     return sizes[codes + 1]
 
 
-def kcore(
-    interactions: pd.DataFrame, k_users: int, k_items: int, user: str = "user_id", item: str = "item_id"
-) -> tuple[pd.DataFrame, int]:
-    """Drop users with < ``k_users`` and items with < ``k_items`` interactions until none is left.
+def kcore(users: np.ndarray, items: np.ndarray, k_users: int, k_items: int) -> tuple[np.ndarray, int]:
+    """Which interactions survive dropping users with < ``k_users`` and items with < ``k_items``
+    interactions until none is left.
 
-    Returns the filtered frame (rows in their order, index kept) and the number of passes it took.
-    ``user`` and ``item`` name the columns that identify them. Ids are turned into integers once, so
-    that a pass is two counts of integers, not two groupbys.
+    ``users`` and ``items`` are integer keys per interaction (``pd.factorize`` codes; -1, a missing
+    id, never survives). Returns the surviving positions, in order, and the number of passes: each
+    pass is two counts of integers.
     """
-    users = pd.factorize(interactions[user])[0]
-    items = pd.factorize(interactions[item])[0]
-    rows = np.arange(len(interactions))
+    rows = np.arange(len(users))
     passes = 0
     while True:
         passes += 1
         keep = (_group_sizes(users) >= k_users) & (_group_sizes(items) >= k_items)
         if keep.all():
-            return (interactions if len(rows) == len(interactions) else interactions.iloc[rows]), passes
+            return rows, passes
         users, items, rows = users[keep], items[keep], rows[keep]
 
 
+def _duplicated(*keys: np.ndarray) -> np.ndarray:
+    """Rows whose tuple of ``keys`` appeared in an earlier row (integer columns, hashed)."""
+    if len(keys) == 1:
+        return pd.Series(keys[0]).duplicated().to_numpy()
+    return pd.DataFrame(dict(enumerate(keys)), copy=False).duplicated().to_numpy()
+
+
+def _run_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts in ``sorted_keys``."""
+    if not len(sorted_keys):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+
+
+def _from_end(sorted_keys: np.ndarray) -> np.ndarray:
+    """Each row's place counted from the end of its run (1 = last) in ``sorted_keys``."""
+    starts = _run_starts(sorted_keys)
+    ends = np.r_[starts[1:], len(sorted_keys)]
+    return np.repeat(ends, ends - starts) - np.arange(len(sorted_keys))
+
+
 def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
-    """Filter, order and split ``source`` as described in the module docstring."""
+    """Filter, order and split ``source`` as described in the module docstring.
+
+    Every filter works on integer keys (users and items numbered by ``pd.factorize``) and row
+    numbers; the string columns are gathered once, for the rows that survive. Users are numbered as
+    they appear (hashing, linear in the reviews) and put in id order only at the end, among the
+    users left. A missing user or item id never survives (the item has no title; the user no run).
+    """
     if config.kcore < 1 or config.max_history < MIN_SEQUENCE:
         raise ValueError(f"Need kcore ≥ 1 and max_history ≥ {MIN_SEQUENCE}; got {config}.")
     items, inter = source.items, source.interactions.reset_index(drop=True)
-    # Integer keys for the ids, users numbered in sorted order (sorting by key sorts by id), so that
-    # the steps below hash and sort integers, not strings. Missing ids are left as they are: each step
-    # treats a missing id its own way.
-    user, item = "user_id", "item_id"
-    if inter.user_id.notna().all() and inter.item_id.notna().all():
-        item_keys, item_ids = pd.factorize(inter.item_id)
-        inter = inter.assign(user_key=pd.factorize(inter.user_id, sort=True)[0], item_key=item_keys)
-        user, item = "user_key", "item_key"
-    counts = [_counts("read", len(items), inter, user)]
+    user_ids, user_names = pd.factorize(inter.user_id)
+    item_keys, item_names = pd.factorize(inter.item_id)
+    timestamps = inter.timestamp.to_numpy()
+    rows = np.arange(len(inter))
+    counts = [_stage("read", len(items), user_ids)]
 
     items = items[items.title.str.strip() != ""]
-    if item == "item_key":  # which ids have a title, looked up once per id, not once per interaction
-        inter = inter[pd.Index(item_ids).isin(items.item_id)[inter.item_key.to_numpy()]]
-    else:
-        inter = inter[inter.item_id.isin(set(items.item_id))]
-    counts.append(_counts("items with a title", len(items), inter, user))
+    titled = np.r_[pd.Index(item_names).isin(items.item_id), False]  # item key -1 (missing) last
+    rows = rows[titled[item_keys]]
+    counts.append(_stage("items with a title", len(items), user_ids[rows]))
 
-    inter = inter.drop_duplicates([user, item, "timestamp"])
-    counts.append(_counts("no exact duplicate interactions", len(items), inter, user))
+    # Both duplicate filters look only at rows whose (user, item) pair occurs more than once: one
+    # hash pass over every row finds them, the rest works on that (usually small) subset.
+    pair = user_ids[rows] * (len(item_names) + 1) + item_keys[rows] + 1  # one integer per (user, item)
+    repeated = pd.Series(pair).duplicated(keep=False).to_numpy()
+    exact = np.flatnonzero(repeated)[_duplicated(pair[repeated], timestamps[rows[repeated]])]
+    rows, pair, repeated = np.delete(rows, exact), np.delete(pair, exact), np.delete(repeated, exact)
+    counts.append(_stage("no exact duplicate interactions", len(items), user_ids[rows]))
 
-    # Stable sort: ties in timestamp keep file order.
-    inter = inter.sort_values([user, "timestamp"], kind="stable")
-    inter = inter.drop_duplicates([user, item], keep="first")
-    counts.append(_counts("first purchase of each item per user", len(items), inter, user))
+    # Stable sort by user, then time: ties in timestamp keep file order.
+    order = np.lexsort((timestamps[rows], user_ids[rows]))
+    rows, pair, repeated = rows[order], pair[order], repeated[order]
+    rows = np.delete(rows, np.flatnonzero(repeated)[_duplicated(pair[repeated])])
+    counts.append(_stage("first purchase of each item per user", len(items), user_ids[rows]))
 
-    inter = inter.groupby(user, sort=False).tail(config.max_history)
-    counts.append(_counts(f"last {config.max_history} per user", len(items), inter, user))
+    rows = rows[(_from_end(user_ids[rows]) <= config.max_history) & (user_ids[rows] >= 0)]
+    counts.append(_stage(f"last {config.max_history} per user", len(items), user_ids[rows]))
 
-    inter, passes = kcore(inter, max(config.kcore, MIN_SEQUENCE), config.kcore, user, item)
-    items = items[items.item_id.isin(set(inter.item_id))].sort_values("item_id").reset_index(drop=True)
-    counts.append(_counts(f"{config.kcore}-core ({passes} passes)", len(items), inter, user))
-    if inter.empty:
+    survivors, passes = kcore(user_ids[rows], item_keys[rows], max(config.kcore, MIN_SEQUENCE), config.kcore)
+    rows = rows[survivors]
+    kept_items = item_names[np.unique(item_keys[rows])]
+    items = items[items.item_id.isin(kept_items)].sort_values("item_id").reset_index(drop=True)
+    counts.append(_stage(f"{config.kcore}-core ({passes} passes)", len(items), user_ids[rows]))
+    if not len(rows):
         advice = (
             "lower prepare.kcore or use more data"
             if config.kcore > 1
@@ -150,16 +196,20 @@ def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
         )
         raise ValueError(f"No interaction survives the {config.kcore}-core filter: {advice}.")
 
-    inter = inter.reset_index(drop=True)
-    inter["position"] = inter.groupby(user, sort=False).cumcount()
-    length = inter.groupby(user, sort=False).item_id.transform("size")
-    from_end = length - inter.position
+    # Users in id order; each user's rows stay in time order (a stable sort of the runs).
+    kept_users = np.unique(user_ids[rows])
+    rank = np.zeros(len(user_names), dtype=np.int64)
+    rank[kept_users] = np.argsort(np.argsort(np.asarray(user_names[kept_users], dtype=object), kind="stable"))
+    rows = rows[np.argsort(rank[user_ids[rows]], kind="stable")]
+    keys = user_ids[rows]
+    starts = _run_starts(keys)
+    position = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    from_end = _from_end(keys)
+    inter = inter.iloc[rows][["user_id", "item_id", "timestamp", "rating"]].reset_index(drop=True)
+    inter["position"] = position
     inter["split"] = np.select([from_end == 1, from_end == 2], ["test", "valid"], "train")
-    keys = inter[user].to_numpy()
-    inter = inter[["user_id", "item_id", "timestamp", "rating", "position", "split"]]
 
     # Rows are sorted by user, then time: each user's rows are one run, in the order of the ids.
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sequences = pd.DataFrame(
         {
             "user_id": pd.Index(inter.user_id.to_numpy()[starts]),  # typed as a groupby's keys
@@ -176,6 +226,7 @@ def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
     )
 
 
+@functools.cache  # a catalog has a few dozen detail keys, repeated on every item
 def _snake(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 

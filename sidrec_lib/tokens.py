@@ -42,20 +42,42 @@ class ParsedSid:
 
 
 class SidCatalog:
-    """The item ↔ semantic-ID table of one catalog (``semantic_ids.parquet`` of notebook 03)."""
+    """The item ↔ semantic-ID table of one catalog (``semantic_ids.parquet`` of notebook 03).
+
+    ``prefix_node[:, d]`` numbers each item's prefix of its first ``d`` codes among the catalog's
+    prefixes of that length (0 at ``d = 0``, the empty prefix; the last column numbers full SIDs).
+    A prefix's number comes from the 1-D key ``parent number × codes of the level + code``, so the
+    table is built by one integer sort per level and lookups are binary searches, at any size.
+    """
 
     def __init__(self, item_ids: Sequence[str], codes: np.ndarray):
         codes = np.array(codes, dtype=np.int64)  # a copy: Parquet columns can be read-only views
-        if codes.ndim != 2 or len(codes) != len(item_ids):
-            raise ValueError(f"Need one row of codes per item; got {codes.shape} for {len(item_ids)} items.")
+        if codes.ndim != 2 or len(codes) != len(item_ids) or not codes.size:
+            raise ValueError(
+                f"Need one row of codes (one or more levels) per item, and items; got {codes.shape} "
+                f"for {len(item_ids)} items."
+            )
+        if codes.min() < 0:
+            raise ValueError("Codes must be non-negative integers.")
         self.item_ids = list(item_ids)
         self.codes = codes
         self.levels = codes.shape[1]
         self.level_sizes = [int(codes[:, level].max()) + 1 for level in range(self.levels)]
-        self._item_of = {tuple(map(int, row)): item for item, row in zip(self.item_ids, codes, strict=True)}
-        if len(self._item_of) != len(self.item_ids):
+        self.prefix_node = np.zeros((len(codes), self.levels + 1), dtype=np.int64)
+        self._prefix_keys: list[np.ndarray] = []  # per level d: sorted keys of the prefixes of length d + 1
+        for d, size in enumerate(self.level_sizes):
+            keys, self.prefix_node[:, d + 1] = np.unique(
+                self.prefix_node[:, d] * size + codes[:, d], return_inverse=True
+            )
+            self._prefix_keys.append(keys)
+        if len(self._prefix_keys[-1]) != len(self.item_ids):
             raise ValueError("Semantic IDs are not unique; add the dedup level (add_dedup_level) first.")
-        self._codes_of = dict(zip(self.item_ids, map(tuple, codes.tolist()), strict=True))
+        self._row_of_sid = np.argsort(self.prefix_node[:, -1])  # full-SID number → item row
+        self._row_of = {item: row for row, item in enumerate(self.item_ids)}
+
+    def rows(self, item_ids: Sequence[str]) -> np.ndarray:
+        """The catalog rows of the items of ``item_ids`` that are in the catalog, sorted, without repeats."""
+        return np.unique(np.array([self._row_of[i] for i in item_ids if i in self._row_of], dtype=np.int64))
 
     @classmethod
     def from_table(cls, table: pd.DataFrame) -> SidCatalog:
@@ -78,12 +100,23 @@ class SidCatalog:
 
     def sid(self, item_id: str) -> str:
         try:
-            return format_sid(self._codes_of[item_id])
+            return format_sid(self.codes[self._row_of[item_id]].tolist())
         except KeyError:
             raise KeyError(f"Item {item_id!r} is not in the semantic-ID catalog.") from None
 
     def item(self, codes: Sequence[int]) -> str | None:
-        return self._item_of.get(tuple(int(c) for c in codes))
+        """The item whose SID is ``codes`` (every level), or None."""
+        if len(codes) != self.levels:
+            return None
+        node = 0
+        for size, keys, code in zip(self.level_sizes, self._prefix_keys, codes):
+            if not 0 <= code < size:
+                return None
+            key = node * size + int(code)
+            node = int(np.searchsorted(keys, key))
+            if node == len(keys) or keys[node] != key:
+                return None
+        return self.item_ids[self._row_of_sid[node]]
 
     def parse(self, text: str) -> list[ParsedSid]:
         """Every SID in ``text``, in order, with the item it names or the reason it names none."""

@@ -94,6 +94,25 @@ def test_exact_mode_scores_every_item(base):
     assert [s for _, s in ranked] == pytest.approx([scores[i] for i in truth], abs=1e-4)
 
 
+def test_batches_of_mixed_lengths_return_lists_in_prompt_order(base):
+    """Prompts are batched by length: each list still belongs to its prompt, as if decoded alone."""
+    catalog = random_catalog(7, 40, 3, 4)
+    tokenizer, model, trie = model_for(base, catalog, 2)
+    prompts = [
+        "user asks about item 3 and item 9 and item 27 and its colour red, then blue",
+        "item 5",
+        "user asks about item 12",
+        "a user who asks about item 30 and item 31",
+        "item 8",
+    ]
+    exclude = [[catalog.item_ids[i], catalog.item_ids[i + 1]] for i in range(len(prompts))]
+    together = recommend(model, tokenizer, prompts, trie, k=6, beams=8, exclude=exclude, batch_size=2)
+    for prompt, excluded, ranked in zip(prompts, exclude, together):
+        alone = recommend(model, tokenizer, [prompt], trie, k=6, beams=8, exclude=[excluded])[0]
+        assert [item for item, _ in ranked] == [item for item, _ in alone]
+        assert [s for _, s in ranked] == pytest.approx([s for _, s in alone], abs=1e-4)
+
+
 def test_eager_and_sdpa_attention_agree(base):
     """The tree mask is boolean for SDPA and additive for eager attention: both give the same ranking."""
     tokenizer, model, trie = model_for(base, random_catalog(5, 40, 3, 4), 1)

@@ -38,13 +38,17 @@ def random_source(seed=0, n_users=300, n_items=120, n=3000) -> SourceData:
 
 
 def test_kcore_reaches_a_fixed_point():
-    source = random_source()
-    core, passes = kcore(source.interactions.drop_duplicates(["user_id", "item_id"]), 5, 4)
-    assert passes > 1
+    inter = random_source().interactions.drop_duplicates(["user_id", "item_id"])
+    users, items = pd.factorize(inter.user_id)[0], pd.factorize(inter.item_id)[0]
+    rows, passes = kcore(users, items, 5, 4)
+    assert passes > 1 and 0 < len(rows) < len(inter) and (np.diff(rows) > 0).all()
+    core = inter.iloc[rows]
     assert core.groupby("user_id").size().min() >= 5
     assert core.groupby("item_id").size().min() >= 4
-    again, passes_again = kcore(core, 5, 4)
-    assert passes_again == 1 and len(again) == len(core)
+    again, passes_again = kcore(users[rows], items[rows], 5, 4)
+    assert passes_again == 1 and len(again) == len(rows)
+    # a missing id (code -1) never survives, even with k = 1
+    assert kcore(np.array([0, -1, 0]), np.array([0, 0, -1]), 1, 1)[0].tolist() == [0]
 
 
 def test_prepare_filters_and_splits_leave_last_out():

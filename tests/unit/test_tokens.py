@@ -70,3 +70,33 @@ def test_catalog_requires_unique_ids():
         SidCatalog(["a", "b"], np.array([[0, 1], [0, 1]]))
     with pytest.raises(KeyError, match="'zzz' is not in"):
         catalog().sid("zzz")
+
+
+def test_lookups_agree_with_the_code_table_at_scale():
+    rng = np.random.default_rng(0)
+    codes = np.unique(rng.integers(0, [40, 40, 3], size=(5000, 3)), axis=0)
+    codes = codes[rng.permutation(len(codes))]  # rows in no particular order
+    items = [f"i{row}" for row in range(len(codes))]
+    cat = SidCatalog(items, codes)
+    for row in rng.choice(len(codes), 200, replace=False):
+        assert cat.item(codes[row].tolist()) == items[row]
+        assert cat.sid(items[row]) == format_sid(codes[row].tolist())
+    known = set(map(tuple, codes.tolist()))
+    absent = [c for c in map(tuple, rng.integers(0, [40, 40, 3], size=(300, 3)).tolist()) if c not in known]
+    assert absent and all(cat.item(c) is None for c in absent)
+    # every prefix numbered once per distinct prefix, the same for items that share it
+    for d in range(4):
+        assert cat.prefix_node[:, d].max() + 1 == len({tuple(c[:d]) for c in codes.tolist()})
+    assert cat.rows(["i7", "nope", "i3", "i7"]).tolist() == [3, 7]
+
+
+@pytest.mark.parametrize("codes", [[0, 1], [0, 1, 0, 0], [0, 9, 0], [-1, 1, 0], [3, 1, 0]])
+def test_item_is_none_for_codes_off_the_table(codes):
+    assert catalog().item(codes) is None
+
+
+def test_catalog_rejects_empty_or_negative_codes():
+    with pytest.raises(ValueError, match="one row of codes"):
+        SidCatalog([], np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="non-negative"):
+        SidCatalog(["a"], np.array([[0, -2]]))
