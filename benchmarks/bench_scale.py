@@ -261,22 +261,22 @@ def _write_lines(path: Path, lines, total: int | None = None) -> None:
     """gzip JSON lines (fast level, fixed header) to ``path``, by way of a temporary name."""
     from tqdm.auto import tqdm
 
-    partial = path.with_name(path.name + ".part")
+    from sidrec_lib.files import atomic_path
+
     quiet = (total or 0) < 1_000_000
-    try:
-        with open(partial, "wb") as raw, gzip.GzipFile("", "wb", 1, raw, mtime=0) as out:
-            chunk: list[str] = []
-            for line in tqdm(lines, total=total, desc=f"writing {path.name}", disable=quiet, leave=False):
-                chunk.append(line)
-                if len(chunk) == 100_000:
-                    out.write(("\n".join(chunk) + "\n").encode())
-                    chunk = []
-            if chunk:
+    with (
+        atomic_path(path) as partial,
+        open(partial, "wb") as raw,
+        gzip.GzipFile("", "wb", 1, raw, mtime=0) as out,
+    ):
+        chunk: list[str] = []
+        for line in tqdm(lines, total=total, desc=f"writing {path.name}", disable=quiet, leave=False):
+            chunk.append(line)
+            if len(chunk) == 100_000:
                 out.write(("\n".join(chunk) + "\n").encode())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+                chunk = []
+        if chunk:
+            out.write(("\n".join(chunk) + "\n").encode())
 
 
 def ensure_catalog(directory: Path, n_items: int, seed: int) -> dict:

@@ -1,8 +1,20 @@
 """sidrec_lib: semantic-ID recommendation with causal language models.
 
-One module per step of the course: ``sources`` and ``builtin_store`` (data), ``prepare``
-(filtering and splits), ``embeddings``, ``semantic_ids`` and ``rqvae``, plus ``presets``, ``artifacts``
-(the files each step writes) and ``plots``.
+The modules, in the order of the course:
+
+- data: ``sources`` (the Amazon Reviews 2023 layout, downloads, dataset choice), ``builtin_store``
+  (the generated game store), ``prepare`` (filters, k-core, sequences, the leave-last-out split);
+- item IDs: ``embeddings`` (item text and vectors), ``cooccurrence`` (behaviour vectors),
+  ``semantic_ids`` (RQ-k-means, the dedup level, diagnostics), ``rqvae`` (the RQ-VAE comparison),
+  ``tokens`` (SID spelling, the item ↔ SID table, parsing model output);
+- the language model: ``models`` (scratch or pretrained bases, SID vocabulary), ``tasks`` (the
+  stage-1 corpus and the stage-2 task mix), ``train`` (both stages with TRL, the training CLI);
+- recommending: ``decoding`` (the SID trie and batched beam search), ``evaluate``
+  (``HybridRecommender``), ``metrics``, ``baselines`` (most-popular, SASRec), ``peers`` (Cornac's
+  SASRec and TIGER), ``steering`` (the steerability benchmark);
+- around them: ``presets`` (every step's settings), ``artifacts`` (run folders, manifests, input
+  checks), ``files`` (atomic writes, versioned tensor files), ``devices``, ``plots``, ``summary``
+  (the run's report).
 """
 
 __version__ = "0.1.0"

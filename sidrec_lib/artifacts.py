@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sidrec_lib import __version__
+from sidrec_lib.files import write_text_atomic
 
 try:  # POSIX; elsewhere steps are not locked
     import fcntl
@@ -118,9 +119,7 @@ def _known_digest(path: Path) -> str:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON next to ``path`` and rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
 def _json_default(value: Any) -> Any:

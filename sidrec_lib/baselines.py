@@ -12,7 +12,6 @@ test figures are comparable with the hybrid's.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from collections.abc import Callable
@@ -22,12 +21,14 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from sidrec_lib.prepare import PreparedData
+from sidrec_lib.devices import default_device
+from sidrec_lib.files import load_tensors, save_tensors
+from sidrec_lib.metrics import per_user_metrics
+from sidrec_lib.prepare import PreparedData, row_index, train_popularity
 
 __all__ = [
     "EarlyStopping",
@@ -35,7 +36,6 @@ __all__ = [
     "Recommender",
     "SASRec",
     "SASRecConfig",
-    "item_index",
     "top_k",
     "valid_ndcg",
 ]
@@ -50,11 +50,6 @@ class Recommender(Protocol):
     def scores(self, histories: list[list[str]]) -> np.ndarray:
         """(len(histories), n_items) float32 scores, items in ``prepared.items`` row order."""
         ...
-
-
-def item_index(prepared: PreparedData) -> dict[str, int]:
-    """item_id → row of ``prepared.items`` (the item index used by every score array)."""
-    return {item_id: i for i, item_id in enumerate(prepared.items.item_id)}
 
 
 def top_k(
@@ -98,7 +93,7 @@ def ranked_ids(
     allowed: np.ndarray | None = None,
 ) -> list[list[str]]:
     """:func:`top_k` in item ids (``exclude`` by id too), padding dropped."""
-    index = {item: i for i, item in enumerate(item_ids)}
+    index = row_index(item_ids)
     excluded = None if exclude is None else [[index[item] for item in row] for row in exclude]
     return [[item_ids[j] for j in row if j >= 0] for row in top_k(scores, k, excluded, allowed)]
 
@@ -116,8 +111,7 @@ class MostPopular:
 
     @classmethod
     def fit(cls, prepared: PreparedData) -> MostPopular:
-        train = prepared.interactions[prepared.interactions.split == "train"]
-        counts = train.item_id.value_counts().reindex(prepared.items.item_id, fill_value=0)
+        counts = train_popularity(prepared).reindex(prepared.items.item_id, fill_value=0)
         return cls(counts.to_numpy(dtype=np.float32))
 
     def scores(self, histories: list[list[str]]) -> np.ndarray:
@@ -164,7 +158,7 @@ class SASRec(nn.Module):
         super().__init__()
         self.config = config
         self.item_ids = list(item_ids)
-        self.index = {item_id: i for i, item_id in enumerate(self.item_ids)}
+        self.index = row_index(self.item_ids)
         self.history: list[dict] = []  # one row per evaluated epoch, filled by fit
         self.best_epoch: int | None = None
 
@@ -243,7 +237,7 @@ class SASRec(nn.Module):
         device: str | None = None,
     ) -> SASRec:
         """Train on the train split, early-stop on the valid split; returns the best epoch's model."""
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or default_device(mps=False)
         torch.manual_seed(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
         model = cls(config, list(prepared.items.item_id)).to(device)
@@ -298,10 +292,6 @@ class SASRec(nn.Module):
 
     def save(self, folder: str | Path) -> Path:
         """Write ``sasrec.safetensors`` (weights) and ``sasrec.json`` (config, catalog, history)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        weights = {name: t.detach().cpu().contiguous() for name, t in self.state_dict().items()}
-        save_file(weights, str(folder / WEIGHTS_FILE))
         meta = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -310,20 +300,16 @@ class SASRec(nn.Module):
             "history": self.history,
             "item_ids": self.item_ids,
         }
-        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=1) + "\n")
-        return folder
+        return save_tensors(folder, self.state_dict(), WEIGHTS_FILE, meta, CONFIG_FILE)
 
     @classmethod
     def load(cls, folder: str | Path, device: str | None = None) -> SASRec:
         """Read a model written by :meth:`save` (no pickle involved)."""
-        folder = Path(folder)
-        meta = json.loads((folder / CONFIG_FILE).read_text())
-        if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{folder / CONFIG_FILE} is not a {FORMAT_NAME} v{FORMAT_VERSION} file")
+        weights, meta = load_tensors(folder, WEIGHTS_FILE, CONFIG_FILE, FORMAT_NAME, FORMAT_VERSION)
         model = cls(SASRecConfig(**meta["config"]), meta["item_ids"])
-        model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+        model.load_state_dict(weights)
         model.history, model.best_epoch = meta["history"], meta["best_epoch"]
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or default_device(mps=False)
         return model.to(device).eval()
 
 
@@ -388,11 +374,12 @@ def valid_ndcg(
 ) -> tuple[float, float]:
     """NDCG@k and Recall@k of one target per user over the full catalog, history items excluded.
 
-    ``score_fn`` maps histories (item rows) to an (n, n_items) score tensor. The target's rank is the
-    number of non-history items scored strictly higher (for early stopping only; the evaluation
-    module has the full metrics).
+    ``score_fn`` maps histories (item rows) to an (n, n_items) score tensor. The target's rank is one
+    plus the number of non-history items scored strictly higher; the metrics are
+    :func:`sidrec_lib.metrics.per_user_metrics` of those ranks (no list of ids is built: this runs
+    every epoch of early stopping).
     """
-    ndcg = recall = 0.0
+    ranks = []
     for start in range(0, len(histories), batch_size):
         chunk = histories[start : start + batch_size]
         scores = score_fn(chunk)
@@ -400,9 +387,8 @@ def valid_ndcg(
         cols = torch.tensor([j for h in chunk for j in h], dtype=torch.long)
         scores[rows.to(scores.device), cols.to(scores.device)] = -math.inf
         target = torch.tensor(targets[start : start + batch_size], device=scores.device)
-        rank = (scores > scores.gather(1, target[:, None])).sum(dim=1)
-        hit = rank < k
-        ndcg += float((hit / torch.log2(rank.float() + 2)).sum())
-        recall += float(hit.sum())
-    n = max(len(histories), 1)
-    return ndcg / n, recall / n
+        ranks.append((scores > scores.gather(1, target[:, None])).sum(dim=1).cpu().numpy() + 1)
+    if not ranks:
+        return 0.0, 0.0
+    metrics = per_user_metrics(np.concatenate(ranks), (k,))
+    return float(metrics[f"ndcg@{k}"].mean()), float(metrics[f"recall@{k}"].mean())

@@ -20,15 +20,15 @@ import gzip
 import heapq
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sidrec_lib.files import atomic_path
 
 CATEGORY = "Video_Games"
 MAIN_CATEGORY = "Video Games"
@@ -1331,18 +1331,13 @@ def generate_store(
 
 def _write_jsonl_gz(records: list[dict], path: Path) -> None:
     """Write gzip-compressed JSON lines to a temporary name, then move it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with (
-            os.fdopen(fd, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
-        ):
-            for rec in records:
-                gz.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with (
+        atomic_path(path) as partial,
+        open(partial, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+    ):
+        for rec in records:
+            gz.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def write_store(config: BuiltinStoreConfig, directory: Path, vocab_dir: Path | None = None) -> Path:

@@ -18,8 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
-from sidrec_lib.baselines import item_index
-from sidrec_lib.prepare import PreparedData
+from sidrec_lib.prepare import PreparedData, item_index
 
 __all__ = ["cooccurrence_counts", "cooccurrence_vectors", "mix_vectors", "ppmi"]
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from sidrec_lib.files import atomic_path
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 PACKAGED_ENCODERS = {
@@ -65,21 +66,13 @@ def resolve_encoder(name_or_path: str) -> str:
     return name_or_path
 
 
-def pick_device() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def load_encoder(name_or_path: str, device: str | None = None):
     """A ``SentenceTransformer`` for a hub name or a local folder (never with remote code)."""
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(resolve_encoder(name_or_path), device=device or pick_device())
+    from sidrec_lib.devices import default_device
+
+    return SentenceTransformer(resolve_encoder(name_or_path), device=device or default_device())
 
 
 def encode_texts(encoder, texts: list[str], batch_size: int = 64, prompt: str | None = None) -> np.ndarray:
@@ -121,9 +114,8 @@ def embed_items(
             return vectors, True
     vectors = encode_texts(load_encoder(encoder_name, device), texts, batch_size, prompt)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache_path.with_name(f".{cache_path.stem}.partial.npy")
-    np.save(partial, vectors)
-    os.replace(partial, cache_path)
+    with atomic_path(cache_path) as partial, open(partial, "wb") as out:
+        np.save(out, vectors)
     return vectors, False
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from sidrec_lib.decoding import SidTrie, recommend
+from sidrec_lib.devices import default_device
 from sidrec_lib.models import chat_prompt
 from sidrec_lib.tasks import format_history, load_phrasings
 from sidrec_lib.tokens import SidCatalog
@@ -37,9 +37,7 @@ class HybridRecommender:
     @classmethod
     def load(cls, model_dir: str | Path, catalog: SidCatalog, **options) -> HybridRecommender:
         """From a fine-tuned folder (``05_sft/model``), on the GPU when there is one."""
-        model = AutoModelForCausalLM.from_pretrained(model_dir)
-        if torch.cuda.is_available():
-            model = model.to("cuda")
+        model = AutoModelForCausalLM.from_pretrained(model_dir).to(default_device(mps=False))
         return cls(model, AutoTokenizer.from_pretrained(model_dir), catalog, **options)
 
     def history_text(self, history: list[str]) -> str:

@@ -35,8 +35,9 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from sidrec_lib.baselines import EarlyStopping, item_index, top_k, valid_ndcg
-from sidrec_lib.prepare import PreparedData
+from sidrec_lib.baselines import EarlyStopping, top_k, valid_ndcg
+from sidrec_lib.devices import default_device
+from sidrec_lib.prepare import PreparedData, item_index
 
 __all__ = ["CornacSASRec", "CornacSASRecConfig", "CornacTIGER", "CornacTIGERConfig", "sweep"]
 
@@ -74,12 +75,13 @@ class CornacSASRecConfig:
         return " ".join(changed) or "defaults"
 
 
-class CornacSASRec:
-    """Cornac 3's SASRec behind this course's :class:`~sidrec_lib.baselines.Recommender` interface."""
+class _CornacPeer:
+    """What both Cornac peers hold: their settings, the fitted Cornac recommender (its network is
+    ``network``), the item index (rows of ``prepared.items``) and the early-stopping record."""
 
-    def __init__(self, config: CornacSASRecConfig, recommender, index: dict[str, int]):
+    def __init__(self, config, recommender, index: dict[str, int]):
         self.config = config
-        self.recommender = recommender  # the fitted cornac.models.SASRec
+        self.recommender = recommender
         self.index = index
         self.history: list[dict] = []  # one row per evaluation, filled by fit
         self.best_epoch: int | None = None
@@ -87,6 +89,14 @@ class CornacSASRec:
     @property
     def network(self) -> torch.nn.Module:
         return self.recommender.model
+
+    @property
+    def best_valid_ndcg(self) -> float:
+        return max((row["valid_ndcg10"] for row in self.history), default=float("nan"))
+
+
+class CornacSASRec(_CornacPeer):
+    """Cornac 3's SASRec behind this course's :class:`~sidrec_lib.baselines.Recommender` interface."""
 
     @classmethod
     def fit(
@@ -102,7 +112,7 @@ class CornacSASRec:
         from cornac.models.seq_utils import session_seq_iter
         from cornac.models.seq_utils.losses import get_loss_function
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or default_device(mps=False)
         index = item_index(prepared)
         train_set = _train_set(prepared, index, config.seed)
         recommender = CornacModel(
@@ -180,10 +190,6 @@ class CornacSASRec:
         )
         model.history, model.best_epoch = stopper.history, stopper.best_epoch
         return model
-
-    @property
-    def best_valid_ndcg(self) -> float:
-        return max((row["valid_ndcg10"] for row in self.history), default=float("nan"))
 
     @torch.no_grad()
     def _scores_of_indices(self, histories: list[list[int]], batch_size: int = 512) -> torch.Tensor:
@@ -271,7 +277,7 @@ class CornacTIGERConfig:
         return " ".join(changed) or "defaults"
 
 
-class CornacTIGER:
+class CornacTIGER(_CornacPeer):
     """Cornac 3's TIGER behind this course's :class:`~sidrec_lib.baselines.Recommender` interface.
 
     ``scores`` gives the log-probability of each item the constrained beam search reached and
@@ -281,17 +287,9 @@ class CornacTIGER:
     """
 
     def __init__(self, config: CornacTIGERConfig, recommender, index: dict[str, int]):
-        self.config = config
-        self.recommender = recommender  # the cornac.models.TIGER; its tokenizer and network are fitted
-        self.index = index
+        super().__init__(config, recommender, index)  # a cornac.models.TIGER, tokenizer and network fitted
         self.item_ids = list(index)
-        self.history: list[dict] = []  # one row per evaluation, filled by fit
-        self.best_epoch: int | None = None
         self.tokenizer_seconds = 0.0
-
-    @property
-    def network(self) -> torch.nn.Module:
-        return self.recommender.model
 
     @property
     def semantic_ids(self) -> np.ndarray:
@@ -319,7 +317,7 @@ class CornacTIGER:
         from cornac.models.seq_utils import session_seq_iter
         from cornac.models.tiger.tiger import TIGERSeq2Seq
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or default_device(mps=False)
         index = item_index(prepared)
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or len(features) != len(index):
@@ -434,10 +432,6 @@ class CornacTIGER:
         )
         model.history, model.best_epoch = stopper.history, stopper.best_epoch
         return model
-
-    @property
-    def best_valid_ndcg(self) -> float:
-        return max((row["valid_ndcg10"] for row in self.history), default=float("nan"))
 
     # -- inference ------------------------------------------------------------------------------
 

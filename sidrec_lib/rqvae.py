@@ -28,7 +28,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from sidrec_lib.semantic_ids import RQKMeans, check_vectors, default_device
+from sidrec_lib.devices import default_device
+from sidrec_lib.semantic_ids import RQKMeans, check_vectors
 
 __all__ = ["RQVAE"]
 

@@ -21,7 +21,6 @@ matrix products (bfloat16 where that is fast; the sampling itself stays exact), 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -31,7 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
+
+from sidrec_lib.devices import default_device
+from sidrec_lib.files import load_tensors, save_tensors
 
 __all__ = [
     "RQKMeans",
@@ -59,16 +60,6 @@ ASSIGN_CHUNK_ROWS = 4096
 MAX_INIT_SAMPLE = 262_144
 # D² draws per batch in k-means++ seeding (see _CandidateBuffer).
 SEED_BATCH = 128
-
-
-def default_device() -> str:
-    """The fastest available torch device: ``cuda``, then ``mps``, else ``cpu``."""
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -585,27 +576,13 @@ class RQKMeans:
     def save(self, path: str | Path) -> Path:
         """Write ``codebooks.safetensors`` and ``rqkmeans.json`` into directory ``path``; return it."""
         codebooks = self._require_fitted("save")
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
         tensors = {"codebooks": torch.from_numpy(np.ascontiguousarray(codebooks))}
-        save_file(tensors, str(folder / CODEBOOKS_FILE))
-        (folder / CONFIG_FILE).write_text(json.dumps(self.config(), indent=2) + "\n")
-        return folder
+        return save_tensors(path, tensors, CODEBOOKS_FILE, self.config(), CONFIG_FILE)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> RQKMeans:
         """Read a model written by :meth:`save` (no pickle involved)."""
-        folder = Path(path)
-        config_path, books_path = folder / CONFIG_FILE, folder / CODEBOOKS_FILE
-        for needed in (config_path, books_path):
-            if not needed.is_file():
-                raise ValueError(f"RQKMeans.load: {needed} is missing; save a fitted model there first.")
-        config = json.loads(config_path.read_text())
-        if config.get("format") != FORMAT_NAME or config.get("version") != FORMAT_VERSION:
-            raise ValueError(
-                f"RQKMeans.load: {config_path} is not a {FORMAT_NAME} v{FORMAT_VERSION} file "
-                f"(format={config.get('format')!r}, version={config.get('version')!r})."
-            )
+        tensors, config = load_tensors(path, CODEBOOKS_FILE, CONFIG_FILE, FORMAT_NAME, FORMAT_VERSION)
         model = cls(
             levels=config["levels"],
             codes=config["codes"],
@@ -616,7 +593,7 @@ class RQKMeans:
             init_sample=config.get("init_sample"),
             init_trials=config.get("init_trials"),
         )
-        codebooks = load_file(str(books_path))["codebooks"].numpy().astype(np.float32, copy=False)
+        codebooks = tensors["codebooks"].numpy().astype(np.float32, copy=False)
         if codebooks.shape[:2] != (model.levels, model.codes):
             raise ValueError(
                 f"RQKMeans.load: codebooks have shape {codebooks.shape}, config says "

@@ -21,7 +21,6 @@ import http.client
 import io
 import json
 import math
-import os
 import re
 import reprlib
 import urllib.error
@@ -35,6 +34,7 @@ from typing import BinaryIO
 import pandas as pd
 from tqdm.auto import tqdm
 
+from sidrec_lib.files import atomic_path
 from sidrec_lib.presets import Preset
 
 AMAZON2023_URL = "https://mcauleylab.ucsd.edu/public_datasets/data/amazon_2023/raw"
@@ -381,9 +381,8 @@ def download_amazon2023(category: str, raw_dir: Path) -> Path:
 
 
 def _download(url: str, path: Path) -> None:
-    """Fetch ``url`` into ``path.part``, check it is whole, then rename it to ``path``."""
-    partial = path.with_name(path.name + ".part")
-    try:
+    """Fetch ``url`` into a partial file beside ``path``, check it is whole, then rename it to ``path``."""
+    with atomic_path(path) as partial:
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
             length = str(response.headers.get("Content-Length") or "").strip()
             total = int(length) if length.isdigit() else None
@@ -401,10 +400,6 @@ def _download(url: str, path: Path) -> None:
             )
         if path.name.endswith(".gz"):
             _check_gzip(partial, url)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def _check_gzip(path: Path, url: str) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sidrec_lib.prepare import PreparedData
+from sidrec_lib.prepare import PreparedData, row_index, train_popularity
 from sidrec_lib.presets import TaskConfig
 from sidrec_lib.tokens import SidCatalog
 
@@ -277,11 +277,6 @@ def _held_out(prepared: PreparedData) -> dict[str, list[str]]:
     return {user: [v, t] for user, v, t in zip(valid.user_id, valid.target, test.target, strict=True)}
 
 
-def _train_popularity(prepared: PreparedData) -> pd.Series:
-    inter = prepared.interactions
-    return inter.loc[inter.split == "train", "item_id"].value_counts()
-
-
 # ---------------------------------------------------------------------------------------------------
 # Stage 1
 
@@ -504,7 +499,7 @@ class SteerPicker:
         self.choices = value_choices(steerable)
         self.attributes = sorted(self.choices)
         self.item_ids = catalog.item_ids
-        self.row_of = {item: row for row, item in enumerate(self.item_ids)}
+        self.row_of = row_index(self.item_ids)
         fact_index: dict[tuple[str, str], int] = {}
         pairs = [
             (self.row_of[item], fact_index.setdefault((attribute, value), len(fact_index)))
@@ -521,7 +516,7 @@ class SteerPicker:
             [[0], np.cumsum(np.bincount(held[:, 0], minlength=len(self.item_ids)))]
         )  # item row r holds value_ids[value_starts[r] : value_starts[r + 1]]
         self.n_values = len(fact_index)
-        pop = _train_popularity(prepared).reindex(self.item_ids).fillna(0).to_numpy(dtype=float)
+        pop = train_popularity(prepared).reindex(self.item_ids).fillna(0).to_numpy(dtype=float)
         self.tie_break = pop / (pop.max() + 1.0)  # < 1: popularity only orders items with equal overlap
         self.holders = {  # sorted rows, each once
             key: np.unique(np.array([self.row_of[item] for item in group.item_id], dtype=np.int64))
@@ -659,7 +654,7 @@ def task_mix(
     steerable = steerable_attributes(prepared, phrasings)
     facts = item_facts(prepared, steerable)
     titles = dict(zip(prepared.items.item_id, prepared.items.title, strict=True))
-    popularity = _train_popularity(prepared)
+    popularity = train_popularity(prepared)
     picker = SteerPicker(prepared, catalog, steerable, facts)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(7)]
     rows = [

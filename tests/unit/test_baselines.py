@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
-from sidrec_lib.baselines import MostPopular, SASRec, SASRecConfig, item_index, top_k
-from sidrec_lib.prepare import PreparedData, prepare
+from sidrec_lib.baselines import MostPopular, SASRec, SASRecConfig, top_k
+from sidrec_lib.prepare import PreparedData, item_index, prepare
 from sidrec_lib.presets import PrepareConfig
 from sidrec_lib.sources import SourceData
 

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from sidrec_lib.baselines import MostPopular, item_index, top_k, valid_ndcg
+from sidrec_lib.baselines import MostPopular, top_k, valid_ndcg
 from sidrec_lib.peers import CornacSASRec, CornacSASRecConfig, CornacTIGER, CornacTIGERConfig, sweep
+from sidrec_lib.prepare import item_index
 from tests.unit.test_baselines import N_ITEMS, cyclic_users, prepared_from
 
 FAST = CornacSASRecConfig(
