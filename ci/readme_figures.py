@@ -5,19 +5,20 @@
     python ci/readme_figures.py artifacts/cpu-amazon18-industrial
 
 The README holds one block per run, between ``<!-- results: <run> -->`` and ``<!-- /results -->``;
-the block is replaced by :func:`sidrec_lib.summary.headline` of that run (the same lines that open
-its ``summary.md``). Run it after any change that can move a figure, and commit the README with it.
+the block is replaced by :func:`sidrec_lib.summary.headline` of that run (the same lines that head
+the results in its ``summary.md``). Run it after any change that can move a figure, and commit the
+README with it.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
 
 from sidrec_lib.artifacts import Run
+from sidrec_lib.files import write_text_atomic
 from sidrec_lib.summary import headline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,9 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    partial = readme.with_name(f".{readme.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, readme)
+    write_text_atomic(readme, text)
     print(f"{readme}: results of {folder.name} written")
     return 0
 

@@ -5,10 +5,11 @@
     python ci/run_notebooks.py --preset cpu --only 01,02 --run mine
     python ci/run_notebooks.py --preset ci --dataset ../shared/data/amazon18-industrial --set prepare.kcore=3
 
-Executed copies go to ``artifacts/<run>/executed/``; ``artifacts/<run>/summary.md`` gathers every
-step's figures and plots. On a failure (a failing cell, or a kernel that died) it names the notebook
-and exits 1; bad arguments or settings stop it before any notebook runs, with one ``error:`` message
-and exit code 2 (``--debug`` shows the full traceback instead).
+Executed copies go to ``artifacts/<run>/executed/``; ``artifacts/<run>/summary.md`` reports what was
+run, the headline results and each step's key figures and plots, and ``artifacts/<run>/html/`` holds
+it and every executed notebook as standalone web pages. On a failure (a failing cell, or a kernel
+that died) it names the notebook and exits 1; bad arguments or settings stop it before any notebook
+runs, with one ``error:`` message and exit code 2 (``--debug`` shows the full traceback instead).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def run_notebooks(args: argparse.Namespace) -> int:
 
     from sidrec_lib.artifacts import open_run
     from sidrec_lib.presets import parse_overrides
-    from sidrec_lib.summary import write_summary
+    from sidrec_lib.summary import write_html, write_summary
 
     overrides = parse_overrides(args.set)
     notebooks = select_notebooks(args.only)
@@ -165,7 +166,8 @@ def run_notebooks(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {seconds:8.1f}  {status}")
     print(f"{'total':<{width}}  {sum(t for _, t, _ in timings):8.1f}")
     summary = write_summary(run)
-    print(f"\nexecuted notebooks: {executed_dir}\nsummary: {summary}")
+    pages = write_html(run)
+    print(f"\nexecuted notebooks: {executed_dir}\nsummary: {summary}\nas web pages: {pages}")
     if failed:
         print(f"\n{failed}", file=sys.stderr)
         return 1

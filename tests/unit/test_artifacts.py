@@ -1,13 +1,15 @@
+import base64
 import json
 import multiprocessing
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 from sidrec_lib.artifacts import Run, StepBusyError, StepInputError, default_run_name, open_run
 from sidrec_lib.presets import get_preset
-from sidrec_lib.summary import headline, write_summary
+from sidrec_lib.summary import headline, write_html, write_summary
 from tests.conftest import ROOT
 
 
@@ -98,18 +100,23 @@ def test_an_interrupted_step_leaves_the_previous_output(tmp_path):
     assert run.require("01_prepare", preset)
 
 
-def test_summary_gathers_figures_and_plots(tmp_path):
+def test_summary_shows_each_steps_key_figures_and_plots(tmp_path):
     preset, run = open_run("ci", artifacts_dir=tmp_path)
     writer = run.start("01_prepare", preset)
     writer.path("plots/lengths.png").write_bytes(b"png")
-    writer.finish({"users": 10, "sequence_length": {"median": 4.5}, "table": [1, 2]})
+    lengths = {"median": 4.5, "mean": 5.0, "min": 3, "max": 9}
+    writer.finish({"users": 10, "items": 4, "interactions": 30, "sequence_length": lengths, "table": [1, 2]})
+    finish(run, "02_embed", preset, upstream=["01_prepare"], value=7)  # metrics of another shape
     text = write_summary(run).read_text()
-    assert "| users | 10 |" in text and "| sequence_length.median | 4.5 |" in text
+    assert "- preset `ci`; 2 of 6 steps finished, not yet 03_semantic_ids" in text
+    assert "- dataset `builtin`: 4 items, 10 users, 30 interactions" in text
+    assert "## 01_prepare" in text and "[metrics.json](01_prepare/metrics.json)" in text
+    assert "- users, items, interactions: 10, 4, 30" in text
+    assert "- history length: median 4.5, mean 5.0, from 3 to 9" in text
     assert "![lengths](01_prepare/plots/lengths.png)" in text
-    assert (
-        isinstance(Run(tmp_path, "empty"), Run)
-        and "No step" in write_summary(Run(tmp_path, "empty")).read_text()
-    )
+    assert "## 02_embed" in text and "- value: 7" in text  # its top-level figures instead
+    assert "sequence_length" not in text and "## Results" not in text
+    assert "No step has finished yet." in write_summary(Run(tmp_path, "empty")).read_text()
 
 
 @pytest.mark.parametrize("name", ["../../x", "..", ".", "a/b", "/abs", ".hidden", "a\\b", "x/../y"])
@@ -194,7 +201,7 @@ def test_the_headline_and_the_readme_block_come_from_the_run(tmp_path):
     assert "| hybrid (SID LM) | 0.2500 [0.2000, 0.3000] | 0.4000 | 0.2000 |" in text
     assert "1.25× the stronger SASRec's (SASRec)" in text and "+0.0500 [+0.0100, +0.0900]" in text
     assert "precision@10: genre 0.90; mean 0.900" in text and "(×1.50)" in text
-    assert "## Results" in write_summary(run).read_text()
+    assert "## Results" in write_summary(run).read_text() and headline(run) == text
 
     readme = tmp_path / "README.md"
     readme.write_text("Intro.\n<!-- results: ci -->\nold figures\n<!-- /results -->\nMore.\n")
@@ -210,3 +217,50 @@ def test_the_headline_and_the_readme_block_come_from_the_run(tmp_path):
     )
     assert proc.returncode == 2 and "has no block for run 'ci'" in proc.stderr
     assert readme.read_text() == "No block here.\n"
+
+
+def test_the_summary_opens_with_the_headline_and_links_every_steps_figures(tmp_path):
+    preset, run = open_run("ci", artifacts_dir=tmp_path)
+    run.start("01_prepare", preset).finish({"items": 400, "users": 1000, "interactions": 9000})
+    writer = run.start("06_evaluate", preset)
+    writer.path("plots/test_metrics.png").write_bytes(b"png")
+    writer.finish(evaluation_metrics())
+    text = write_summary(run).read_text()
+    first_screen = text.splitlines()[:40]
+    assert "| hybrid (SID LM) | 0.2500 [0.2000, 0.3000] | 0.4000 | 0.2000 |" in first_screen
+    assert "| SASRec | 0.2000 [0.2000, 0.3000] | 0.4000 | 0.2000 |" in first_screen
+    assert "**Verdict on test NDCG@10:** the hybrid beats the stronger SASRec (SASRec): " in "\n".join(
+        first_screen
+    )
+    assert "| model | history | oracle | NDCG@10, oracle |" in first_screen  # steering by kind
+    assert "| hybrid (SID LM) | 0.900 | 0.500 | – |" in first_screen
+    assert "| SASRec re-ranked | 1.000 | – | – |" in first_screen
+    assert "![test metrics](06_evaluate/plots/test_metrics.png)" in first_screen
+    for step in ("01_prepare", "06_evaluate"):
+        assert f"## {step}" in text and f"[metrics.json]({step}/metrics.json)" in text
+    assert not any(key in text for key in ("test.hybrid", "ndcg@10_lo", ".precision@10"))  # no dotted keys
+    assert text.count("test_metrics.png") == 1 and len(text.splitlines()) < 80
+
+
+def test_the_web_pages_stand_alone_and_survive_a_broken_notebook(tmp_path):
+    preset, run = open_run("ci", artifacts_dir=tmp_path)
+    writer = run.start("01_prepare", preset)
+    writer.path("plots/lengths.png").write_bytes(b"png")
+    writer.finish({"users": 10})
+    executed = run.root / "executed"
+    executed.mkdir()
+    answer = nbformat.v4.new_output("execute_result", data={"text/plain": "42"}, execution_count=1)
+    cells = [nbformat.v4.new_markdown_cell("# Tiny"), nbformat.v4.new_code_cell("6 * 7", outputs=[answer])]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), executed / "01_prepare.ipynb")
+    (executed / "02_embed.ipynb").write_text("{ cut short")
+    (run.root / "html").mkdir()
+    (run.root / "html" / "02_embed.html").write_text("a page of an earlier run")
+
+    page = write_html(run)
+    assert page == run.root / "html" / "summary.html"
+    assert sorted(p.name for p in page.parent.iterdir()) == ["01_prepare.html", "summary.html"]
+    assert "42" in (page.parent / "01_prepare.html").read_text()
+    text = page.read_text()
+    assert "<code>02_embed.ipynb</code> could not be rendered" in text
+    assert 'href="01_prepare.html"' in text and 'href="../01_prepare/metrics.json"' in text
+    assert f'src="data:image/png;base64,{base64.b64encode(b"png").decode()}"' in text
