@@ -118,25 +118,13 @@ def sequence_model_ndcg(
 
 def baseline_rows(prepared: PreparedData, preset_name: str) -> list[dict]:
     """Best valid NDCG@10 of notebook 06's two SASRecs at the preset's settings."""
-    from sidrec_lib.baselines import SASRec, SASRecConfig
-    from sidrec_lib.peers import CornacSASRec, CornacSASRecConfig
+    from sidrec_lib.peers import fit_sasrecs
 
-    ev = get_preset(preset_name).evaluate
-    ours = SASRec.fit(
-        prepared,
-        SASRecConfig(hidden=ev.sasrec_hidden, max_epochs=ev.sasrec_epochs, patience=ev.sasrec_patience),
-    )
-    peer = CornacSASRec.fit(
-        prepared,
-        CornacSASRecConfig(
-            embedding_dim=ev.cornac_dims[0], dropout=ev.cornac_dropouts[0], max_len=ev.cornac_max_len,
-            max_epochs=ev.cornac_epochs, eval_every=1, patience=ev.cornac_patience,
-        ),
-    )  # fmt: skip
+    sasrec, peer, _ = fit_sasrecs(prepared, get_preset(preset_name).evaluate)
     return [
         {"setting": name, "valid_ndcg10": max(h["valid_ndcg10"] for h in model.history),
          "valid_recall10": max(h["valid_recall10"] for h in model.history)}
-        for name, model in (("SASRec", ours), ("SASRec (Cornac)", peer))
+        for name, model in (("SASRec", sasrec), ("SASRec (Cornac)", peer))
     ]  # fmt: skip
 
 

@@ -7,16 +7,21 @@ decodes with beam search over the trie of catalog SIDs (:func:`sidrec_lib.decodi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from sidrec_lib.decoding import SidTrie, recommend
 from sidrec_lib.devices import default_device
+from sidrec_lib.metrics import paired_difference, per_user_ndcg
 from sidrec_lib.models import chat_prompt
 from sidrec_lib.tasks import format_history, load_phrasings
 from sidrec_lib.tokens import SidCatalog
+
+HYBRID = "hybrid (SID LM)"  # the hybrid's name in every table of notebook 06
 
 
 @dataclass
@@ -124,3 +129,62 @@ def conversation(
         refine = phrasings["refine"]["cheaper" if attribute == "price_tier" else "other_platform"][0]
         turns.extend([("user", refine.format(value=text)), ("model", answer)])
     return turns
+
+
+def choose_max_history(
+    hybrid: HybridRecommender, valid: pd.DataFrame, choices: Sequence[int], k: int = 20
+) -> tuple[int, pd.DataFrame]:
+    """The prompt history length among ``choices`` with the best NDCG@10 on ``valid`` (``history``
+    and ``target`` columns), and a table of every choice; ``hybrid`` is left as it was."""
+    rows, kept = [], hybrid.max_history
+    try:
+        for max_history in choices:
+            hybrid.max_history = max_history
+            lists = hybrid.recommend_next(valid.history.tolist(), k=k)
+            ndcg = per_user_ndcg(lists, valid.target.tolist()).mean()
+            rows.append({"max_history": max_history, "valid ndcg@10": ndcg})
+    finally:
+        hybrid.max_history = kept
+    table = pd.DataFrame(rows)
+    return int(table.loc[table["valid ndcg@10"].idxmax(), "max_history"]), table
+
+
+def compare_with_strongest(
+    results: dict[str, dict],
+    per_user: dict[str, pd.Series],
+    candidates: Sequence[str],
+    samples: int = 1000,
+    seed: int = 0,
+    model: str = HYBRID,
+) -> dict:
+    """``model`` against the strongest of ``candidates`` by test NDCG@10 (``results``: name →
+    :func:`~sidrec_lib.metrics.summarize` figures; ``per_user``: name → per-user NDCG@10 over the
+    same users): which one it is, the ratio of NDCG@10 and the paired difference with its interval."""
+    strongest = max(candidates, key=lambda name: results[name]["ndcg@10"])
+    ours, theirs = results[model]["ndcg@10"], results[strongest]["ndcg@10"]
+    mean, low, high = paired_difference(per_user[model], per_user[strongest], samples, seed)
+    return {
+        "strongest_sasrec": strongest,
+        "hybrid_beats_sasrec_ndcg10": bool(ours > theirs),
+        "ndcg10_ratio_to_sasrec": float(ours / theirs),
+        "ndcg10_minus_sasrec": mean,
+        "ndcg10_minus_sasrec_lo": low,
+        "ndcg10_minus_sasrec_hi": high,
+    }
+
+
+def comparison_text(results: dict[str, dict], comparison: dict, model: str = HYBRID) -> str:
+    """Two sentences that state :func:`compare_with_strongest`'s outcome, every figure from it."""
+    strongest = comparison["strongest_sasrec"]
+    ours, theirs = results[model], results[strongest]
+    verdict = "beats" if comparison["hybrid_beats_sasrec_ndcg10"] else "does not beat"
+    overlap = ours["ndcg@10_lo"] <= theirs["ndcg@10_hi"] and theirs["ndcg@10_lo"] <= ours["ndcg@10_hi"]
+    return (
+        f"The hybrid {verdict} the stronger SASRec ({strongest}) on test NDCG@10: {ours['ndcg@10']:.4f} "
+        f"[{ours['ndcg@10_lo']:.4f}, {ours['ndcg@10_hi']:.4f}] against {theirs['ndcg@10']:.4f} "
+        f"[{theirs['ndcg@10_lo']:.4f}, {theirs['ndcg@10_hi']:.4f}]"
+        + (" (the intervals overlap)" if overlap else "")
+        + f": {comparison['ndcg10_ratio_to_sasrec']:.2f}× its NDCG@10.\n"
+        f"Paired over the same users, hybrid − {strongest}: {comparison['ndcg10_minus_sasrec']:+.4f} "
+        f"[{comparison['ndcg10_minus_sasrec_lo']:+.4f}, {comparison['ndcg10_minus_sasrec_hi']:+.4f}]"
+    )

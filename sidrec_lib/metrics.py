@@ -72,3 +72,28 @@ def summarize(
     summary["coverage@10"] = len(top10) / catalog_size
     summary["full_lists"] = float(np.mean([len(items) >= max(cutoffs) for items in recommended]))
     return summary
+
+
+def per_user_ndcg(recommended: Sequence[Sequence[str]], targets: Sequence[str], k: int = 10) -> pd.Series:
+    """NDCG@``k`` of each user's list (one target each)."""
+    return per_user_metrics(target_ranks(recommended, targets), (k,))[f"ndcg@{k}"]
+
+
+def paired_difference(
+    ours: np.ndarray, theirs: np.ndarray, samples: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of ``ours − theirs`` over the same users, with its 95% bootstrap interval: the users are
+    resampled in pairs, so what both lists share (an easy user, a hard one) cancels out."""
+    difference = np.asarray(ours, dtype=float) - np.asarray(theirs, dtype=float)
+    low, high = bootstrap_ci(difference, samples, seed=seed)
+    return float(difference.mean()), low, high
+
+
+def by_popularity_band(
+    per_user: dict[str, pd.Series], targets: Sequence[str], popularity: pd.Series, bands: Sequence[str]
+) -> pd.DataFrame:
+    """Mean of each model's per-user figure in equal-sized bands of the target's popularity
+    (``popularity``: item → train interactions; ``bands`` named from least to most popular)."""
+    counts = pd.Series(list(targets)).map(popularity).fillna(0)
+    band = pd.qcut(counts.rank(method="first"), len(bands), labels=list(bands)).to_numpy()
+    return pd.DataFrame({name: values.groupby(band).mean() for name, values in per_user.items()})

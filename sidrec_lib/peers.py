@@ -35,9 +35,10 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from sidrec_lib.baselines import EarlyStopping, top_k, valid_ndcg
+from sidrec_lib.baselines import EarlyStopping, SASRec, SASRecConfig, top_k, valid_ndcg
 from sidrec_lib.devices import default_device
 from sidrec_lib.prepare import PreparedData, item_index
+from sidrec_lib.presets import EvalConfig
 
 __all__ = ["CornacSASRec", "CornacSASRecConfig", "CornacTIGER", "CornacTIGERConfig", "sweep"]
 
@@ -564,6 +565,33 @@ def sweep(
         )
     best = max(range(len(fitted)), key=lambda i: fitted[i].best_valid_ndcg)
     return fitted[best], rows
+
+
+def fit_sasrecs(
+    prepared: PreparedData, ev: EvalConfig, progress: bool = True
+) -> tuple[SASRec, CornacSASRec, list[dict]]:
+    """Notebook 06's two SASRecs at the ``evaluate`` settings: this course's, and Cornac's, the best of
+    a sweep over ``cornac_dims`` × ``cornac_dropouts``; both early-stopped on valid NDCG@10. Returns
+    them and the sweep's rows."""
+    ours = SASRecConfig(
+        hidden=ev.sasrec_hidden, max_epochs=ev.sasrec_epochs, patience=ev.sasrec_patience, seed=ev.seed
+    )
+    sasrec = SASRec.fit(prepared, ours, progress=progress)
+    settings = [
+        CornacSASRecConfig(
+            embedding_dim=dim,
+            dropout=dropout,
+            max_len=ev.cornac_max_len,
+            max_epochs=ev.cornac_epochs,
+            eval_every=1,
+            patience=ev.cornac_patience,
+            seed=ev.seed,
+        )
+        for dim in ev.cornac_dims
+        for dropout in ev.cornac_dropouts
+    ]
+    peer, rows = sweep(prepared, settings, progress=progress)
+    return sasrec, peer, rows
 
 
 def _train_with_early_stopping(

@@ -15,14 +15,19 @@ unsteered NDCG@10 (personalisation kept, and sharpened, by the request).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from sidrec_lib.baselines import ranked_ids
+from sidrec_lib.evaluate import HYBRID
 from sidrec_lib.metrics import per_user_metrics, target_ranks
 from sidrec_lib.prepare import PreparedData
 from sidrec_lib.tasks import value_choices
+
+if TYPE_CHECKING:
+    from sidrec_lib.evaluate import HybridRecommender
 
 KINDS = ("catalog", "history", "oracle")
 
@@ -172,3 +177,34 @@ def personalisation_kept(
     table = table.groupby(level=0, sort=False).mean().add_suffix(f" ndcg@{k}")
     table["ratio"] = table[f"steered ndcg@{k}"] / table[f"unsteered ndcg@{k}"]
     return table
+
+
+def unsteered_for_oracle(hybrid: HybridRecommender, requests: pd.DataFrame, k: int = 10) -> list[list[str]]:
+    """For each ``oracle`` request, the same user's plain next-item list (no request); [] otherwise."""
+    oracle = (requests.kind == "oracle").to_numpy()
+    lists: list[list[str]] = [[] for _ in range(len(requests))]
+    plain = hybrid.recommend_next(requests.history[oracle].tolist(), k=k)
+    for i, ranked in zip(np.flatnonzero(oracle), plain):
+        lists[i] = ranked
+    return lists
+
+
+def steering_metrics(steering: pd.DataFrame, kept: pd.DataFrame, model: str = HYBRID) -> dict:
+    """The steering figures of ``metrics.json``: every (model, attribute, kind) row of ``steering``
+    (:func:`score` of each model, side by side), ``model``'s mean precision@10 and ceiling with a
+    history, and its oracle NDCG@10 with and without the request (``kept``: :func:`personalisation_kept`,
+    averaged over attributes)."""
+    with_history = steering.xs("history", level="kind")
+    steered, unsteered = kept["steered ndcg@10"].mean(), kept["unsteered ndcg@10"].mean()
+    return {
+        "steering": {
+            f"{name}|{attribute}|{kind}": {k: float(v) for k, v in row.items() if pd.notna(v)}
+            for (attribute, kind), values in steering.iterrows()
+            for name, row in values.unstack(0).items()
+        },
+        "steering_history_precision@10": float(with_history[(model, "precision@10")].mean()),
+        "steering_history_ceiling@10": float(with_history[(model, "ceiling@10")].mean()),
+        "oracle_ndcg10_steered": float(steered),
+        "oracle_ndcg10_unsteered": float(unsteered),
+        "oracle_ndcg10_ratio": float(steered / unsteered),
+    }

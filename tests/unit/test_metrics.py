@@ -4,7 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sidrec_lib.metrics import bootstrap_ci, per_user_metrics, summarize, target_ranks
+from sidrec_lib.evaluate import compare_with_strongest, comparison_text
+from sidrec_lib.metrics import (
+    bootstrap_ci,
+    by_popularity_band,
+    paired_difference,
+    per_user_metrics,
+    summarize,
+    target_ranks,
+)
 from sidrec_lib.steering import attribute_precision, score
 
 
@@ -70,3 +78,36 @@ def test_steering_scores_by_hand():
     assert table["ceiling@2"].tolist() == [1.0, 1.0]
     requests.at[2, "history"] = ["b"]
     assert score(requests, lists, steerable, k=2).loc[("genre", "oracle"), "ceiling@2"] == 0.75
+
+
+def test_paired_difference_and_popularity_bands():
+    ours, theirs = np.array([1.0, 0.5, 0.0, 0.2]), np.array([0.5, 0.5, 0.0, 0.0])
+    mean, low, high = paired_difference(ours, theirs, samples=500, seed=0)
+    assert mean == pytest.approx(0.175) and low <= mean <= high and low >= 0  # never worse per user
+    per_user = {"a": pd.Series([1.0, 0.0, 0.5, 0.25, 0.0, 1.0])}
+    popularity = pd.Series({"x": 1, "y": 5, "z": 9})
+    targets = ["x", "x", "y", "y", "z", "w"]
+    bands = by_popularity_band(per_user, targets, popularity, ["tail", "middle", "head"])
+    # ranked by the target's popularity, ties in order: w (never bought) and the first x are the tail
+    assert set(bands.index) == {"tail", "middle", "head"}
+    assert bands.loc["tail", "a"] == pytest.approx((1.0 + 1.0) / 2)  # w, then the first x
+    assert bands.loc["head", "a"] == pytest.approx((0.25 + 0.0) / 2)  # the second y, then z
+
+
+def test_the_comparison_picks_the_stronger_baseline_and_pairs_users():
+    results = {
+        "hybrid (SID LM)": {"ndcg@10": 0.3, "ndcg@10_lo": 0.2, "ndcg@10_hi": 0.4},
+        "A": {"ndcg@10": 0.2, "ndcg@10_lo": 0.1, "ndcg@10_hi": 0.3},
+        "B": {"ndcg@10": 0.25, "ndcg@10_lo": 0.15, "ndcg@10_hi": 0.35},
+    }
+    per_user = {
+        "hybrid (SID LM)": pd.Series([0.5, 0.4, 0.0]),
+        "A": pd.Series([0.2, 0.4, 0.0]),
+        "B": pd.Series([0.3, 0.3, 0.15]),
+    }
+    comparison = compare_with_strongest(results, per_user, ["A", "B"], samples=200, seed=0)
+    assert comparison["strongest_sasrec"] == "B" and comparison["hybrid_beats_sasrec_ndcg10"]
+    assert comparison["ndcg10_ratio_to_sasrec"] == pytest.approx(1.2)
+    assert comparison["ndcg10_minus_sasrec"] == pytest.approx((0.2 + 0.1 - 0.15) / 3)
+    text = comparison_text(results, comparison)
+    assert "beats the stronger SASRec (B)" in text and "(the intervals overlap)" in text and "1.20×" in text
