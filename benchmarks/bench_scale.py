@@ -388,9 +388,10 @@ def step_rqkmeans(work: str, preset_name: str, dim: int, seed: int) -> dict[str,
 def step_tasks(work: str, preset_name: str) -> dict[str, Any]:
     import pandas as pd
 
+    from sidrec_lib.phrasings import load_phrasings
     from sidrec_lib.prepare import PreparedData
     from sidrec_lib.presets import get_preset
-    from sidrec_lib.tasks import load_phrasings, task_mix
+    from sidrec_lib.tasks import task_mix
     from sidrec_lib.tokens import SidCatalog
 
     preset = get_preset(preset_name)
@@ -408,7 +409,7 @@ def _sid_tokenizer(work: str, catalog, preset, with_model: bool):
     import pandas as pd
 
     from sidrec_lib.models import add_sid_tokens, build_scratch_model, train_tokenizer
-    from sidrec_lib.tasks import load_phrasings
+    from sidrec_lib.phrasings import load_phrasings
     from sidrec_lib.train import course_texts
 
     titles = pd.read_parquet(Path(work) / "catalog.parquet").title.head(TOKENIZER_ITEMS).tolist()

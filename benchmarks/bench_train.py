@@ -151,8 +151,9 @@ def open_inputs(args: argparse.Namespace):
 
 def build_task_mix(config, folders: dict[str, Path]):
     """The stage-2 task mix exactly as ``train_stage2`` builds it (train split only)."""
+    from sidrec_lib.phrasings import load_phrasings
     from sidrec_lib.prepare import PreparedData
-    from sidrec_lib.tasks import load_phrasings, task_mix
+    from sidrec_lib.tasks import task_mix
     from sidrec_lib.tokens import SidCatalog
 
     prepared = PreparedData.load(folders["01_prepare"])

@@ -35,11 +35,11 @@ from sidrec_lib.cooccurrence import mix_vectors
 from sidrec_lib.decoding import SidTrie, recommend
 from sidrec_lib.metrics import per_user_metrics, target_ranks
 from sidrec_lib.models import add_sid_tokens, build_scratch_model, train_tokenizer
+from sidrec_lib.phrasings import format_history
 from sidrec_lib.prepare import PreparedData
 from sidrec_lib.presets import Preset, get_preset, parse_overrides
 from sidrec_lib.rqvae import RQVAE
 from sidrec_lib.semantic_ids import RQKMeans, add_dedup_level, codes_for_catalog, collision_stats
-from sidrec_lib.tasks import format_history
 from sidrec_lib.tokens import SidCatalog
 from sidrec_lib.train import run_sft
 

@@ -7,8 +7,9 @@ The modules, in the order of the course:
 - item IDs: ``embeddings`` (item text and vectors), ``cooccurrence`` (behaviour vectors),
   ``semantic_ids`` (RQ-k-means, the dedup level, diagnostics), ``rqvae`` (the RQ-VAE comparison),
   ``tokens`` (SID spelling, the item ↔ SID table, parsing model output);
-- the language model: ``models`` (scratch or pretrained bases, SID vocabulary), ``tasks`` (the
-  stage-1 corpus and the stage-2 task mix), ``train`` (both stages with TRL, the training CLI);
+- the language model: ``models`` (scratch or pretrained bases, SID vocabulary), ``phrasings`` (the
+  wordings of every turn, text pieces), ``attributes`` (what a request can ask for), ``corpus`` (the
+  stage-1 corpus), ``tasks`` (the stage-2 task mix), ``train`` (both stages with TRL, the CLI);
 - recommending: ``decoding`` (the SID trie and batched beam search), ``evaluate``
   (``HybridRecommender``), ``metrics``, ``baselines`` (most-popular, SASRec), ``peers`` (Cornac's
   SASRec and TIGER), ``steering`` (the steerability benchmark);

@@ -18,7 +18,7 @@ from sidrec_lib.decoding import SidTrie, recommend
 from sidrec_lib.devices import default_device
 from sidrec_lib.metrics import paired_difference, per_user_ndcg
 from sidrec_lib.models import chat_prompt
-from sidrec_lib.tasks import format_history, load_phrasings
+from sidrec_lib.phrasings import format_history, load_phrasings
 from sidrec_lib.tokens import SidCatalog
 
 HYBRID = "hybrid (SID LM)"  # the hybrid's name in every table of notebook 06

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from sidrec_lib.attributes import value_choices
 from sidrec_lib.baselines import ranked_ids
 from sidrec_lib.evaluate import HYBRID
 from sidrec_lib.metrics import per_user_metrics, target_ranks
 from sidrec_lib.prepare import PreparedData
-from sidrec_lib.tasks import value_choices
 
 if TYPE_CHECKING:
     from sidrec_lib.evaluate import HybridRecommender

@@ -44,12 +44,15 @@ from trl import SFTConfig, SFTTrainer
 
 from sidrec_lib import plots
 from sidrec_lib.artifacts import Run, StepWriter, open_run, step_params, write_json_atomic
+from sidrec_lib.attributes import steerable_attributes
+from sidrec_lib.corpus import stage1_corpus
 from sidrec_lib.decoding import SidTrie, greedy_items
 from sidrec_lib.embeddings import item_texts
 from sidrec_lib.models import add_sid_tokens, build_scratch_model, load_pretrained, train_tokenizer
+from sidrec_lib.phrasings import load_phrasings
 from sidrec_lib.prepare import PreparedData
 from sidrec_lib.presets import Preset, TrainConfig
-from sidrec_lib.tasks import load_phrasings, stage1_corpus, steerable_attributes, task_mix
+from sidrec_lib.tasks import task_mix
 from sidrec_lib.tokens import SidCatalog
 
 PROBE_ITEMS = 200

@@ -8,26 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sidrec_lib.attributes import SteerPicker, item_facts, steerable_attributes, steerable_names
 from sidrec_lib.builtin_store import BuiltinStoreConfig, write_store
+from sidrec_lib.corpus import stage1_corpus, steer_listings, value_listings
+from sidrec_lib.phrasings import describe_item, explain_answer, format_history, load_phrasings
 from sidrec_lib.prepare import PreparedData, prepare
-from sidrec_lib.presets import PrepareConfig
+from sidrec_lib.presets import PrepareConfig, TaskConfig
 from sidrec_lib.sources import read_amazon_layout
-from sidrec_lib.tasks import (
-    TASKS,
-    SteerPicker,
-    TaskConfig,
-    describe_item,
-    explain_answer,
-    format_history,
-    item_facts,
-    load_phrasings,
-    stage1_corpus,
-    steer_listings,
-    steerable_attributes,
-    steerable_names,
-    task_mix,
-    value_listings,
-)
+from sidrec_lib.tasks import TASKS, task_mix
 from sidrec_lib.tokens import SidCatalog
 
 CONFIG = TaskConfig(
