@@ -5,8 +5,9 @@ The modules, in the order of the course:
 - data: ``sources`` (the Amazon Reviews 2023 layout, downloads, dataset choice), ``builtin_store``
   (the generated game store), ``prepare`` (filters, k-core, sequences, the leave-last-out split);
 - item IDs: ``embeddings`` (item text and vectors), ``cooccurrence`` (behaviour vectors),
-  ``semantic_ids`` (RQ-k-means, the dedup level, diagnostics), ``rqvae`` (the RQ-VAE comparison),
-  ``tokens`` (SID spelling, the item ↔ SID table, parsing model output);
+  ``semantic_ids`` (RQ-k-means, the dedup level, diagnostics) with ``kmeans`` (its torch kernels),
+  ``rqvae`` (the RQ-VAE comparison), ``tokens`` (SID spelling, the item ↔ SID table, parsing model
+  output);
 - the language model: ``models`` (scratch or pretrained bases, SID vocabulary), ``phrasings`` (the
   wordings of every turn, text pieces), ``attributes`` (what a request can ask for), ``corpus`` (the
   stage-1 corpus), ``tasks`` (the stage-2 task mix), ``train`` (both stages with TRL, the CLI);

@@ -110,16 +110,20 @@ def add_sid_tokens(
     """
     missing = [t for t in sid_tokens if t not in tokenizer.get_vocab()]
     tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
-    tied = model.get_output_embeddings() is not None and (
-        model.get_output_embeddings().weight is model.get_input_embeddings().weight
-    )
+    tied = embeddings_tied(model)
     model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
     rows = model.get_input_embeddings().weight.shape[0]
     if rows != len(tokenizer):
         raise RuntimeError(f"Embedding has {rows} rows but the tokenizer {len(tokenizer)} tokens.")
-    if tied and model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
+    if tied and not embeddings_tied(model):
         raise RuntimeError("Resizing untied the input and output embeddings.")
     return tokenizer.convert_tokens_to_ids(sid_tokens)
+
+
+def embeddings_tied(model: PreTrainedModel) -> bool:
+    """Whether the output layer (``lm_head``) shares its weight tensor with the input embeddings."""
+    out = model.get_output_embeddings()
+    return out is not None and out.weight is model.get_input_embeddings().weight
 
 
 def token_ids(tokenizer: PreTrainedTokenizerBase, tokens: list[str]) -> list[int]:

@@ -462,23 +462,18 @@ def _last_checkpoint(folder: Path) -> Path | None:
     found = [
         p
         for p in folder.glob("checkpoint-*")
-        if re.fullmatch(r"checkpoint-\d+", p.name) and _complete_checkpoint(p)
+        if re.fullmatch(r"checkpoint-\d+", p.name) and complete_checkpoint(p)
     ]
     return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
 
 
-def _complete_checkpoint(folder: Path) -> bool:
+def complete_checkpoint(folder: Path) -> bool:
     """The trainer writes its state file last, so a checkpoint whose state file reads is whole."""
     try:
         json.loads((folder / "trainer_state.json").read_text())
     except (OSError, ValueError):
         return False
     return True
-
-
-def _tied(model: PreTrainedModel) -> bool:
-    out = model.get_output_embeddings()
-    return out is not None and out.weight is model.get_input_embeddings().weight
 
 
 def _trained_parameters(model: torch.nn.Module) -> int:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sidrec_lib.train import _complete_checkpoint
+from sidrec_lib.train import complete_checkpoint
 from tests.conftest import ROOT, save_hub_like_model
 
 pytestmark = pytest.mark.notebooks
@@ -281,7 +281,7 @@ def test_notebooks_04_to_06_run_on_a_pretrained_base(course, tmp_path, tied):
 def whole_checkpoints(run_dir: Path, step: str = "05_sft") -> list[int]:
     """Steps of a training step's checkpoints that the trainer finished saving."""
     folders = run_dir.glob(f".checkpoints/{step}-*/checkpoint-*")
-    return [int(folder.name.split("-")[1]) for folder in folders if _complete_checkpoint(folder)]
+    return [int(folder.name.split("-")[1]) for folder in folders if complete_checkpoint(folder)]
 
 
 def test_a_step_with_missing_inputs_names_the_notebook_to_run(tmp_path):

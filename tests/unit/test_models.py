@@ -3,10 +3,9 @@
 import numpy as np
 import torch
 
-from sidrec_lib.models import add_sid_tokens, build_scratch_model, train_tokenizer
+from sidrec_lib.models import add_sid_tokens, build_scratch_model, embeddings_tied, train_tokenizer
 from sidrec_lib.presets import ModelConfig
 from sidrec_lib.tokens import SidCatalog
-from sidrec_lib.train import _tied
 
 TEXTS = [f"Title: Item number {i} of the store, a {c} thing" for i in range(60) for c in ("red", "blue")]
 CATALOG = SidCatalog([f"i{i}" for i in range(12)], np.array([[i // 4, i % 4, 0] for i in range(12)]))
@@ -24,7 +23,7 @@ def test_adding_sid_tokens_keeps_old_rows_and_tying():
     assert len(tokenizer) == weights.shape[0] == before + len(CATALOG.tokens())
     assert new_ids == list(range(before, len(tokenizer)))
     assert torch.equal(weights[:before], old)
-    assert _tied(model)
+    assert embeddings_tied(model)
     assert tokenizer.tokenize(CATALOG.sid("i5")) == [
         "<|sid_start|>",
         "<|sid_0_1|>",

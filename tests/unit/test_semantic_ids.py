@@ -274,13 +274,13 @@ def test_random_control_keeps_group_sizes_and_lowers_purity(fitted: tuple[RQKMea
 def test_kmeans_plus_plus_seeds_one_center_per_separated_cluster() -> None:
     import torch
 
-    from sidrec_lib.semantic_ids import _kmeans_plus_plus
+    from sidrec_lib.kmeans import kmeans_plus_plus
 
     rng = np.random.default_rng(0)
     means = np.eye(8, 16) * 10.0
     points = means.repeat(50, axis=0) + 0.01 * rng.standard_normal((400, 16))
     x = torch.from_numpy(points.astype(np.float32))
-    centers = _kmeans_plus_plus(x, (x * x).sum(dim=1), 8, torch.Generator().manual_seed(0)).numpy()
+    centers = kmeans_plus_plus(x, (x * x).sum(dim=1), 8, torch.Generator().manual_seed(0)).numpy()
     nearest_mean = np.argmin(((centers[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
     assert sorted(nearest_mean) == list(range(8))
 
@@ -288,13 +288,13 @@ def test_kmeans_plus_plus_seeds_one_center_per_separated_cluster() -> None:
 def test_empty_cluster_gets_the_farthest_point() -> None:
     import torch
 
-    from sidrec_lib.semantic_ids import _update
+    from sidrec_lib.kmeans import update_centers
 
     x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [0.0, 2.0], [10.0, 0.0]])
     centers = torch.tensor([[0.0, 1.0], [5.0, 0.0], [-9.0, -9.0]])
     labels = torch.tensor([0, 0, 0, 1])  # cluster 2 is empty
     min_sq = torch.tensor([1.0, 0.0, 1.0, 25.0])
-    new, reseeded = _update(x, labels, None, min_sq, centers)
+    new, reseeded = update_centers(x, labels, None, min_sq, centers)
     assert reseeded == 1
     np.testing.assert_allclose(new[2].numpy(), [10.0, 0.0])  # the farthest point moved there
     np.testing.assert_allclose(new[0].numpy(), [0.0, 1.0])
