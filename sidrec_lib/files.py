@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,14 +22,12 @@ if TYPE_CHECKING:  # torch is imported by the functions that need it: run folder
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A fresh hidden path beside ``path`` to write to; renamed to ``path`` when the block ends,
-    removed when it raises (its folder is made if missing). Concurrent writers of one target each get
-    their own partial file."""
+    """A fresh hidden path beside ``path`` for the block to write; renamed to ``path`` when the block
+    ends, removed when it raises (its folder is made if missing). Concurrent writers of one target
+    each get their own partial name; the block creates the file, so it gets the usual permissions."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    partial = Path(name)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
         yield partial
         os.replace(partial, path)

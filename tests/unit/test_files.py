@@ -22,6 +22,12 @@ def test_an_error_keeps_the_old_file_and_leaves_no_partial(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
 
 
+def test_a_file_gets_the_permissions_of_a_plain_write(tmp_path):
+    (tmp_path / "plain.txt").write_text("x")
+    write_text_atomic(tmp_path / "atomic.txt", "x")
+    assert (tmp_path / "atomic.txt").stat().st_mode == (tmp_path / "plain.txt").stat().st_mode
+
+
 def test_concurrent_writers_get_their_own_partial_files(tmp_path):
     target = tmp_path / "shared.txt"
     with atomic_path(target) as first, atomic_path(target) as second:
