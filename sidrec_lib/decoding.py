@@ -54,9 +54,6 @@ class SidTrie:
             self.child.append(table)
         # Items under each node, to tell when excluded items use up a whole subtree.
         self.items_under = [np.bincount(prefix_node[:, d], minlength=n) for d, n in enumerate(self.nodes)]
-        self.sequences = np.stack(
-            [self.level_tokens[d].numpy()[codes[:, d]] for d in range(self.depth)], axis=1
-        )
         self._code_of_token = [
             {int(token): code for code, token in enumerate(tokens.tolist())} for tokens in self.level_tokens
         ]

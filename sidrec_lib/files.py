@@ -52,8 +52,7 @@ def save_tensors(
     into ``folder``, each atomically; return the folder."""
     from safetensors.torch import save_file
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder)  # made by atomic_path if missing
     with atomic_path(folder / tensors_file) as partial:
         save_file({name: t.detach().cpu().contiguous() for name, t in tensors.items()}, str(partial))
     write_text_atomic(folder / description_file, json.dumps(description, indent=2) + "\n")

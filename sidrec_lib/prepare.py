@@ -130,18 +130,15 @@ def _duplicated(*keys: np.ndarray) -> np.ndarray:
     return pd.DataFrame(dict(enumerate(keys)), copy=False).duplicated().to_numpy()
 
 
-def _run_starts(sorted_keys: np.ndarray) -> np.ndarray:
-    """Where each run of equal values starts in ``sorted_keys``."""
+def _run_places(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each run of equal values starts in ``sorted_keys``, and each row's place in its run
+    counted from the start (0 = first) and from the end (1 = last)."""
     if not len(sorted_keys):
-        return np.zeros(0, dtype=np.int64)
-    return np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-
-
-def _from_end(sorted_keys: np.ndarray) -> np.ndarray:
-    """Each row's place counted from the end of its run (1 = last) in ``sorted_keys``."""
-    starts = _run_starts(sorted_keys)
-    ends = np.r_[starts[1:], len(sorted_keys)]
-    return np.repeat(ends, ends - starts) - np.arange(len(sorted_keys))
+        return (np.zeros(0, dtype=np.int64),) * 3
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    lengths = np.diff(np.r_[starts, len(sorted_keys)])
+    from_start = np.arange(len(sorted_keys)) - np.repeat(starts, lengths)
+    return starts, from_start, np.repeat(lengths, lengths) - from_start
 
 
 def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
@@ -180,7 +177,8 @@ def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
     rows = np.delete(rows, np.flatnonzero(repeated)[_duplicated(pair[repeated])])
     counts.append(_stage("first purchase of each item per user", len(items), user_ids[rows]))
 
-    rows = rows[(_from_end(user_ids[rows]) <= config.max_history) & (user_ids[rows] >= 0)]
+    _, _, from_end = _run_places(user_ids[rows])
+    rows = rows[(from_end <= config.max_history) & (user_ids[rows] >= 0)]
     counts.append(_stage(f"last {config.max_history} per user", len(items), user_ids[rows]))
 
     survivors, passes = kcore(user_ids[rows], item_keys[rows], max(config.kcore, MIN_SEQUENCE), config.kcore)
@@ -201,10 +199,7 @@ def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
     rank = np.zeros(len(user_names), dtype=np.int64)
     rank[kept_users] = np.argsort(np.argsort(np.asarray(user_names[kept_users], dtype=object), kind="stable"))
     rows = rows[np.argsort(rank[user_ids[rows]], kind="stable")]
-    keys = user_ids[rows]
-    starts = _run_starts(keys)
-    position = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
-    from_end = _from_end(keys)
+    starts, position, from_end = _run_places(user_ids[rows])
     inter = inter.iloc[rows][["user_id", "item_id", "timestamp", "rating"]].reset_index(drop=True)
     inter["position"] = position
     inter["split"] = np.select([from_end == 1, from_end == 2], ["test", "valid"], "train")
