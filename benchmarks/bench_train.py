@@ -3,7 +3,7 @@
 Every setting trains the same thing as ``sidrec_lib.train.train_stage2``: the stage-1 model from
 ``artifacts/<run>/04_vocabulary/model``, on the stage-2 task mix built from the train split
 (``task_mix(prepared, catalog, load_phrasings(), config.tasks)``), with assistant-only loss, through
-``sidrec_lib.train.sft_trainer`` (TRL's ``SFTTrainer``, as ``run_sft`` builds it), from the
+``sidrec_lib.train.sft_trainer`` (TRL's ``SFTTrainer``, as the training stages build it), from the
 preset's ``stage2`` ``TrainConfig`` with ``max_steps`` set to ``--warmup`` + ``--steps``. The
 settings (``--settings``, comma list):
 

@@ -61,8 +61,8 @@ def main() -> None:
     args = parse_args()
     prepared = PreparedData.load(args.run / "01_prepare")
     catalog = SidCatalog.load(args.run / "03_semantic_ids" / "semantic_ids.parquet")
-    chosen = json.loads((args.run / "06_evaluate" / "metrics.json").read_text())["chosen_max_history"]
-    hybrid = HybridRecommender.load(args.run / "05_sft" / "model", catalog, max_history=chosen)
+    chosen = json.loads((args.run / "06_evaluate" / "metrics.json").read_text())["chosen_prompt_history"]
+    hybrid = HybridRecommender.load(args.run / "05_sft" / "model", catalog, prompt_history=chosen)
     valid = prepared.examples("valid")
     rng = np.random.default_rng(args.seed)
     if args.users < len(valid):

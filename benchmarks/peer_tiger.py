@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sidrec_lib.cli import add_set_option
 from sidrec_lib.metrics import per_user_metrics, target_ranks
 from sidrec_lib.peers import CornacTIGER, CornacTIGERConfig
 from sidrec_lib.prepare import PreparedData
@@ -102,13 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--settings", default=None, help="JSON list of CornacTIGERConfig fields (default: a built-in list)"
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a CornacTIGERConfig field for every setting, e.g. max_epochs=10 or n_beams=30",
-    )
+    add_set_option(parser, "a CornacTIGERConfig field for every setting, e.g. max_epochs=10 or n_beams=30")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset
 
+from sidrec_lib.cli import add_set_option
 from sidrec_lib.cooccurrence import mix_vectors
 from sidrec_lib.decoding import SidTrie, recommend
 from sidrec_lib.metrics import per_user_metrics, target_ranks
@@ -41,7 +42,7 @@ from sidrec_lib.presets import Preset, get_preset, parse_overrides
 from sidrec_lib.rqvae import RQVAE
 from sidrec_lib.semantic_ids import RQKMeans, add_dedup_level, codes_for_catalog, collision_stats
 from sidrec_lib.tokens import SidCatalog
-from sidrec_lib.train import run_sft
+from sidrec_lib.train import run_sft, sft_trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +85,7 @@ def sequence_model_ndcg(
     """Train the sequence-only SID model and score it on valid; its figures and training time."""
     train = prepared.examples("train")
     sequences = [
-        format_history(items, catalog, preset.tasks.sequence_history) for items in train.history if items
+        format_history(items, catalog, preset.corpus.sequence_length) for items in train.history if items
     ]
     documents = sequences * repeats
     documents = [documents[i] for i in np.random.default_rng(0).permutation(len(documents))]
@@ -94,10 +95,11 @@ def sequence_model_ndcg(
     stage = dataclasses.replace(preset.stage1, save_steps=10**9, logging_steps=100)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as checkpoints:
-        trainer, _ = run_sft(
+        trainer = sft_trainer(
             model, tokenizer, Dataset.from_dict({"text": documents}), stage, Path(checkpoints),
-            max_length=preset.model.max_length, resume=False,
+            max_length=preset.model.max_length,
         )  # fmt: skip
+        run_sft(trainer, resume=False)
     trained = time.perf_counter() - start
     valid = prepared.examples("valid")
     prompts = [format_history(items, catalog, history) + " " for items in valid.history]
@@ -138,12 +140,8 @@ def main(argv: list[str] | None = None) -> None:
         "--settings", default=None, help="JSON list of Setting fields (default: a built-in list)"
     )
     parser.add_argument("--history", type=int, default=20, help="history items in each prompt")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="preset override for the sequence model, e.g. model.layers=4 or stage1.learning_rate=4e-3",
+    add_set_option(
+        parser, "preset override for the sequence model, e.g. model.layers=4 or stage1.learning_rate=4e-3"
     )
     parser.add_argument("--baselines", action="store_true", help="also fit both SASRecs on the same split")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sidrec_lib.cli import add_set_option
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -38,13 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir", default=str(ROOT / "data"), help="data folder (raw downloads go under raw/)"
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="preset override, e.g. semantic_ids.codes=32",
-    )
+    add_set_option(parser, "preset override, e.g. semantic_ids.codes=32")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser.parse_args(argv)
 

@@ -76,12 +76,7 @@ def step_params(preset: Preset, step: str) -> dict[str, Any]:
         return {"semantic_ids": preset.to_dict()["semantic_ids"]}
     if step == "04_vocabulary":
         values = preset.to_dict()
-        corpus_fields = (  # the stage-1 corpus
-            "sequence_history", "sequence_repeats", "fact_repeats", "listing_repeats", "listing_size",
-            "steer_listings_per_user", "steer_pool", "max_history",
-        )  # fmt: skip
-        corpus = {key: values["tasks"][key] for key in corpus_fields}
-        return {"model": values["model"], "stage1": values["stage1"], "corpus": corpus}
+        return {"model": values["model"], "stage1": values["stage1"], "corpus": values["corpus"]}
     if step == "05_sft":
         return {"tasks": preset.to_dict()["tasks"], "stage2": preset.to_dict()["stage2"]}
     if step == "06_evaluate":

@@ -195,20 +195,28 @@ class SteerPicker:
         attribute = pick_one(rng, self.attributes)
         values, texts, weights = self.choices[attribute]
         v = int(rng.choice(len(values), p=weights))
+        best = self.best_fitting(history, held_out, self.holders[(attribute, values[v])], count)
+        return (attribute, values[v], texts[v], best) if best else None
+
+    def best_fitting(
+        self, history: list[str], held_out: list[str], candidates: np.ndarray, count: int
+    ) -> list[str]:
+        """The ``count`` items among catalog rows ``candidates`` (sorted, each once) that best fit
+        ``history``, best first, leaving out the history and ``held_out``."""
         seen = np.array([self.row_of[item] for item in history], dtype=np.int64)
         hidden = np.array([self.row_of[item] for item in held_out], dtype=np.int64)
-        holders, excluded = self.holders[(attribute, values[v])], np.concatenate([seen, hidden])
+        excluded = np.concatenate([seen, hidden])
         self._excluded[excluded] = True
-        candidates = holders[~self._excluded[holders]]  # as np.setdiff1d, in time linear in the holders
+        candidates = candidates[~self._excluded[candidates]]  # as np.setdiff1d, linear in the candidates
         self._excluded[excluded] = False
         if not len(candidates):
-            return None
+            return []
         taste = np.bincount(self._values_of(seen[-3:])[0], minlength=self.n_values)
         held, owner = self._values_of(candidates)
         shared = np.bincount(owner, weights=taste[held], minlength=len(candidates))
         fit = shared + self.tie_break[candidates]
         best = candidates[np.argsort(-fit, kind="stable")[:count]]
-        return attribute, values[v], texts[v], [self.item_ids[int(row)] for row in best]
+        return [self.item_ids[int(row)] for row in best]
 
 
 def steer_draws(

@@ -36,7 +36,9 @@ __all__ = [
     "Recommender",
     "SASRec",
     "SASRecConfig",
+    "item_rows",
     "top_k",
+    "train_epochs",
     "valid_ndcg",
 ]
 
@@ -96,6 +98,25 @@ def ranked_ids(
     index = row_index(item_ids)
     excluded = None if exclude is None else [[index[item] for item in row] for row in exclude]
     return [[item_ids[j] for j in row if j >= 0] for row in top_k(scores, k, excluded, allowed)]
+
+
+def item_rows(index: dict[str, int], histories: list[list[str]], unknown: str) -> list[list[int]]:
+    """Each history's item ids as rows of ``prepared.items`` (by ``index``); an id not in ``index``
+    raises ValueError with the message ``unknown``, its ``{item!r}`` standing for that id."""
+    try:
+        return [[index[item] for item in history] for history in histories]
+    except KeyError as err:
+        raise ValueError(unknown.format(item=err.args[0])) from None
+
+
+def top_lists(
+    recommenders: dict[str, Recommender], histories: list[list[str]], item_ids: list[str], k: int = 20
+) -> dict[str, list[list[str]]]:
+    """Each recommender's top-``k`` item ids after each history, history items excluded."""
+    return {
+        name: ranked_ids(model.scores(histories), item_ids, k, histories)
+        for name, model in recommenders.items()
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,10 +222,7 @@ class SASRec(nn.Module):
 
     def encode(self, histories: list[list[str]]) -> list[list[int]]:
         """Item ids → item indices (rows of ``prepared.items``); an unknown id is an error."""
-        try:
-            return [[self.index[item_id] for item_id in history] for history in histories]
-        except KeyError as err:
-            raise ValueError(f"SASRec.scores: item {err.args[0]!r} is not in the model's catalog") from None
+        return item_rows(self.index, histories, "SASRec.scores: item {item!r} is not in the model's catalog")
 
     @torch.no_grad()
     def _scores_of_indices(self, histories: list[list[int]], batch_size: int = 256) -> torch.Tensor:
@@ -251,14 +269,8 @@ class SASRec(nn.Module):
         pairs = [p for p in pairs if p[0]]
         inputs, lengths = _pad([p[0] for p in pairs], model)
         targets, _ = _pad([p[1] for p in pairs], model, fill=-1)  # item indices, -1 = no target
-        valid = prepared.examples("valid")
-        valid_histories = model.encode(list(valid.history))
-        valid_targets = model.encode([[t] for t in valid.target])
 
-        stopper = EarlyStopping(model, config.patience)
-        bar = tqdm(range(1, config.max_epochs + 1), desc="SASRec", unit="epoch", disable=not progress)
-        for epoch in bar:
-            model.train()
+        def train_epoch() -> tuple[float, int]:
             total_loss, total_tokens = 0.0, 0
             for batch in torch.randperm(len(inputs), generator=generator).split(config.batch_size):
                 batch = batch.to(model.device)
@@ -272,20 +284,12 @@ class SASRec(nn.Module):
                 optimizer.step()
                 total_loss += loss.item() * int(keep.sum())
                 total_tokens += int(keep.sum())
+            return total_loss, total_tokens
 
-            if epoch % config.eval_every and epoch != config.max_epochs:
-                continue
-            ndcg, recall = valid_ndcg(
-                model._scores_of_indices, valid_histories, [t[0] for t in valid_targets]
-            )
-            stop = stopper.update(epoch, total_loss / max(total_tokens, 1), ndcg, recall)
-            bar.set_postfix(loss=f"{stopper.history[-1]['train_loss']:.3f}", ndcg10=f"{ndcg:.4f}")
-            if stop:
-                break
-        bar.close()
-        stopper.restore()
+        stopper = train_epochs(
+            model, train_epoch, model._scores_of_indices, prepared, model.index, config, "SASRec", progress
+        )
         model.history, model.best_epoch = stopper.history, stopper.best_epoch
-        model.eval()
         return model
 
     # -- save / load ----------------------------------------------------------------------------
@@ -311,6 +315,58 @@ class SASRec(nn.Module):
         model.history, model.best_epoch = meta["history"], meta["best_epoch"]
         device = device or default_device(mps=False)
         return model.to(device).eval()
+
+
+class EpochSettings(Protocol):
+    """The epoch and early-stopping settings of a trainer's config."""
+
+    @property
+    def max_epochs(self) -> int: ...
+
+    @property
+    def eval_every(self) -> int: ...
+
+    @property
+    def patience(self) -> int: ...
+
+
+def train_epochs(
+    network: nn.Module,
+    train_epoch: Callable[[], tuple[float, int]],
+    score_fn: Callable[[list[list[int]]], torch.Tensor],
+    prepared: PreparedData,
+    index: dict[str, int],
+    settings: EpochSettings,
+    desc: str,
+    progress: bool,
+) -> EarlyStopping:
+    """Train ``network`` with early stopping on valid NDCG@10.
+
+    Up to ``settings.max_epochs`` epochs of ``train_epoch`` (which returns its summed loss and its
+    examples); valid NDCG@10 of ``score_fn`` (item rows by ``index``, see :func:`valid_ndcg`) every
+    ``settings.eval_every`` epochs and after the last; stopped after ``settings.patience`` evaluations
+    without improvement. The best evaluation's weights are restored and the network left in eval
+    mode. Returns the stopper, with its ``history`` and ``best_epoch``.
+    """
+    valid = prepared.examples("valid")
+    histories = [[index[item] for item in history] for history in valid.history]
+    targets = [index[target] for target in valid.target]
+    stopper = EarlyStopping(network, settings.patience)
+    bar = tqdm(range(1, settings.max_epochs + 1), desc=desc, unit="epoch", disable=not progress)
+    for epoch in bar:
+        network.train()
+        total, count = train_epoch()
+        if epoch % settings.eval_every and epoch != settings.max_epochs:
+            continue
+        ndcg, recall = valid_ndcg(score_fn, histories, targets)
+        stop = stopper.update(epoch, total / max(count, 1), ndcg, recall)
+        bar.set_postfix(loss=f"{stopper.history[-1]['train_loss']:.3f}", ndcg10=f"{ndcg:.4f}")
+        if stop:
+            break
+    bar.close()
+    stopper.restore()
+    network.eval()
+    return stopper
 
 
 class EarlyStopping:

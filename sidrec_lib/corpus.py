@@ -14,7 +14,7 @@ import pandas as pd
 from sidrec_lib.attributes import SteerPicker, item_facts, steer_draws
 from sidrec_lib.phrasings import describe_item, format_history
 from sidrec_lib.prepare import PreparedData
-from sidrec_lib.presets import TaskConfig
+from sidrec_lib.presets import CorpusConfig
 from sidrec_lib.tokens import SidCatalog
 
 
@@ -45,7 +45,7 @@ def stage1_corpus(
     prepared: PreparedData,
     catalog: SidCatalog,
     texts: list[str],
-    config: TaskConfig,
+    config: CorpusConfig,
     steerable: pd.DataFrame,
     seed: int = 0,
 ) -> list[str]:
@@ -55,7 +55,7 @@ def stage1_corpus(
     ``prepared.items``), plus ``config.fact_repeats`` copies of its title and attribute values (see
     :func:`item_facts`) followed by "\\nID: {sid}": short documents that tie the words a request uses
     to the item's SID. For every user, ``config.sequence_repeats`` times, the SIDs of their last
-    ``config.sequence_history`` TRAIN items as :func:`format_history` writes them. Every token of a
+    ``config.sequence_length`` TRAIN items as :func:`format_history` writes them. Every token of a
     sequence is a next-item prediction, so these documents teach what follows what far more cheaply
     per example than stage 2's single-answer turns. The same holds for the :func:`value_listings` of
     ``steerable`` (``config.listing_repeats`` rounds), where every SID is an item that has the value
@@ -75,7 +75,7 @@ def stage1_corpus(
             documents += [f"{described}\nID: {sid}"] * config.fact_repeats
     for _, items in train_sequences(prepared):
         if items:
-            documents += [format_history(items, catalog, config.sequence_history)] * config.sequence_repeats
+            documents += [format_history(items, catalog, config.sequence_length)] * config.sequence_repeats
     rng = np.random.default_rng(seed)
     if config.listing_repeats:
         documents += value_listings(steerable, catalog, config.listing_repeats, config.listing_size, rng)
@@ -117,7 +117,7 @@ def steer_listings(
     prepared: PreparedData,
     catalog: SidCatalog,
     picker: SteerPicker,
-    config: TaskConfig,
+    config: CorpusConfig,
     rng: np.random.Generator,
 ) -> list[str]:
     """Per user, ``config.steer_listings_per_user`` documents "{history} Genre: horror. <sid> <sid> …".
@@ -134,6 +134,6 @@ def steer_listings(
     ):
         head = _value_heading(attribute, text)
         listed = [best[i] for i in rng.permutation(len(best))]
-        history = format_history(seen, catalog, config.max_history)
+        history = format_history(seen, catalog, config.prompt_history)
         documents.append(f"{history} {head} {format_history(listed, catalog, len(listed))}")
     return documents

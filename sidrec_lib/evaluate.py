@@ -11,14 +11,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from sidrec_lib.artifacts import Run
+from sidrec_lib.attributes import steerable_attributes
 from sidrec_lib.decoding import SidTrie, recommend
 from sidrec_lib.devices import default_device
 from sidrec_lib.metrics import paired_difference, per_user_ndcg
 from sidrec_lib.models import chat_prompt
 from sidrec_lib.phrasings import format_history, load_phrasings
+from sidrec_lib.prepare import PreparedData
+from sidrec_lib.presets import Preset
 from sidrec_lib.tokens import SidCatalog
 
 HYBRID = "hybrid (SID LM)"  # the hybrid's name in every table of notebook 06
@@ -31,7 +37,7 @@ class HybridRecommender:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     catalog: SidCatalog
-    max_history: int = 20
+    prompt_history: int = 20  # history items a prompt shows (the most recent)
     beams: int = 20
     batch_size: int = 16
     phrasings: dict = field(default_factory=load_phrasings)
@@ -45,8 +51,16 @@ class HybridRecommender:
         model = AutoModelForCausalLM.from_pretrained(model_dir).to(default_device(mps=False))
         return cls(model, AutoTokenizer.from_pretrained(model_dir), catalog, **options)
 
+    @classmethod
+    def from_run(cls, run: Run, config: Preset) -> HybridRecommender:
+        """The model of a run (``05_sft/model``, checked fresh for ``config``), with its SIDs and the
+        beams and batch size of ``config.evaluate``."""
+        catalog = SidCatalog.load(run.require("03_semantic_ids", config) / "semantic_ids.parquet")
+        beams, batch_size = config.evaluate.beams, config.evaluate.batch_size
+        return cls.load(run.require("05_sft", config) / "model", catalog, beams=beams, batch_size=batch_size)
+
     def history_text(self, history: list[str]) -> str:
-        return format_history(history, self.catalog, self.max_history)
+        return format_history(history, self.catalog, self.prompt_history)
 
     def next_item_turn(self, history: list[str], phrasing: int = 0, split: str = "train") -> str:
         """The user turn asking for the next item after ``history``."""
@@ -55,11 +69,12 @@ class HybridRecommender:
 
     def recommend(
         self,
-        user_turns: list[str],
+        user_turns: Sequence[str | list[dict]],
         k: int = 10,
         exclude: list[list[str]] | None = None,
     ) -> list[list[tuple[str, float]]]:
-        """Top-``k`` (item_id, log-probability) after each user turn; never ``exclude[i]`` for turn i."""
+        """Top-``k`` (item_id, log-probability) after each user turn (or conversation so far, as
+        ``{"role", "content"}`` dicts); never ``exclude[i]`` for turn i."""
         prompts = [chat_prompt(self.tokenizer, turn) for turn in user_turns]
         return recommend(
             self.model,
@@ -94,59 +109,119 @@ def conversation(
     history: list[str],
     titles: dict[str, str],
     facts: dict[str, dict[str, str]],
-    refinements: dict[str, str],
 ) -> list[tuple[str, str]]:
     """A short demo dialogue as (speaker, text) turns, SIDs shown as titles.
 
-    History → recommendations; a request for an attribute of the top pick (held-out phrasing); why
-    the top pick fits; then a follow-up that refines (``refinements``: attribute → value text, e.g.
-    ``{"price_tier": "cheap"}``), sent as a new request with the history, since the model was
-    trained on single-turn requests. ``facts``: item_id → {attribute: value text}.
+    History → recommendations; a request for an attribute of the top pick (held-out phrasing), then
+    a second turn that narrows that answer to another of the top pick's values (held-out refining
+    phrasing; the model sees its own first answer); why the top pick fits. ``facts``: item_id →
+    {attribute: value text}.
     """
-    phrasings = hybrid.phrasings
-
-    def ask(attribute: str, text: str, variant: int) -> tuple[str, str]:
-        request = phrasings["requests"][attribute]["heldout"][variant % 2].format(value=text)
-        wrapper = phrasings["with_history"]["heldout"][variant % 2]
-        picks = hybrid.recommend(
-            [wrapper.format(history=hybrid.history_text(history), request=request)], 3, [history]
-        )
-        return request, " | ".join(titles[item] for item, _ in picks[0])
-
+    phrasings, compound = hybrid.phrasings, hybrid.phrasings["compound"]
     turns = [("user", "I bought: " + " | ".join(titles[i] for i in history[-5:]))]
     top = hybrid.recommend([hybrid.next_item_turn(history)], k=3, exclude=[history])[0]
     turns.append(("model", " | ".join(titles[item] for item, _ in top)))
-    own = facts.get(top[0][0], {})
+    own = list(facts.get(top[0][0], {}).items())
     if own:
-        turns.extend(zip(("user", "model"), ask(*next(iter(own.items())), variant=0)))
-    question = phrasings["explain"]["train"][0].format(
-        sid=hybrid.catalog.sid(top[0][0]), history=hybrid.history_text(history)
-    )
+        attribute, text = own[0]
+        request = phrasings["requests"][attribute]["heldout"][0].format(value=text)
+        wrapper = phrasings["with_history"]["heldout"][0]
+        chat = [
+            {"role": "user", "content": wrapper.format(history=hybrid.history_text(history), request=request)}
+        ]
+        picks = hybrid.recommend([chat], 3, [history])[0]
+        turns += [("user", request), ("model", " | ".join(titles[item] for item, _ in picks))]
+        if len(own) > 1:
+            attribute, text = own[1]
+            narrow = compound["refine"]["heldout"][0].format(
+                fragment=compound["fragments"][attribute].format(value=text)
+            )
+            chat += [
+                {"role": "assistant", "content": hybrid.catalog.sid(picks[0][0])},
+                {"role": "user", "content": narrow},
+            ]
+            picks = hybrid.recommend([chat], 3, [history])[0]
+            turns += [("user", narrow), ("model", " | ".join(titles[item] for item, _ in picks))]
     turns.append(("user", f"Why {titles[top[0][0]]}?"))
-    turns.append(("model", hybrid.catalog.render(hybrid.reply(question), titles)))
-    for attribute, text in refinements.items():
-        _, answer = ask(attribute, text, variant=1)
-        refine = phrasings["refine"]["cheaper" if attribute == "price_tier" else "other_platform"][0]
-        turns.extend([("user", refine.format(value=text)), ("model", answer)])
+    turns.append(
+        ("model", hybrid.catalog.render(hybrid.reply(explain_turn(hybrid, history, top[0][0])), titles))
+    )
     return turns
 
 
-def choose_max_history(
+def free_answer_validity(hybrid: HybridRecommender, histories: list[list[str]]) -> float:
+    """Share of histories whose unconstrained next-item answer (free greedy text, no trie) starts with
+    a real, well-formed catalog SID."""
+    answers = [
+        hybrid.reply(hybrid.next_item_turn(h), max_new_tokens=12) for h in tqdm(histories, desc="free")
+    ]
+    return float(
+        np.mean(
+            [bool(found) and found[0].item_id is not None for found in map(hybrid.catalog.parse, answers)]
+        )
+    )
+
+
+def explain_turn(hybrid: HybridRecommender, history: list[str], item: str) -> str:
+    """The user turn asking why ``item`` fits ``history``."""
+    question = hybrid.phrasings["explain"]["train"][0]
+    return question.format(sid=hybrid.catalog.sid(item), history=hybrid.history_text(history))
+
+
+def transcripts(hybrid: HybridRecommender, users: pd.DataFrame, prepared: PreparedData) -> str:
+    """:func:`conversation` with each of ``users`` (``user_id``, ``history`` columns), as Markdown;
+    the requests name steerable values (:func:`~sidrec_lib.attributes.steerable_attributes`)."""
+    titles = dict(zip(prepared.items.item_id, prepared.items.title))
+    steerable = steerable_attributes(prepared, hybrid.phrasings)
+    facts: dict[str, dict[str, str]] = {}
+    for item, attribute, text in steerable[["item_id", "attribute", "text"]].itertuples(index=False):
+        facts.setdefault(item, {})[attribute] = text
+    lines = []
+    for user in users.itertuples():
+        lines.append(f"### user {user.user_id}")
+        lines += [
+            f"- **{speaker}**: {text}" for speaker, text in conversation(hybrid, user.history, titles, facts)
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def explain_top_picks(hybrid: HybridRecommender, histories: list[list[str]], items: list[str]) -> list[dict]:
+    """The hybrid's free-text explanation of why each item fits its history: dicts with ``reply`` (raw
+    SIDs kept), ``item_id`` and ``history``, as :func:`~sidrec_lib.faithfulness.faithfulness` reads them."""
+    return [
+        {"reply": hybrid.reply(explain_turn(hybrid, history, item)), "item_id": item, "history": history}
+        for history, item in zip(tqdm(histories, desc="explanations"), items)
+    ]
+
+
+def evaluation_users(
+    prepared: PreparedData, users: int = 0, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The test and valid examples of the users evaluated: all, or ``users`` of them drawn with ``seed``
+    (the same users in both, row for row)."""
+    test, valid = prepared.examples("test"), prepared.examples("valid")
+    if users and users < len(test):
+        keep = np.sort(np.random.default_rng(seed).choice(len(test), size=users, replace=False))
+        test, valid = test.iloc[keep].reset_index(drop=True), valid.iloc[keep].reset_index(drop=True)
+    return test, valid
+
+
+def choose_prompt_history(
     hybrid: HybridRecommender, valid: pd.DataFrame, choices: Sequence[int], k: int = 20
 ) -> tuple[int, pd.DataFrame]:
     """The prompt history length among ``choices`` with the best NDCG@10 on ``valid`` (``history``
     and ``target`` columns), and a table of every choice; ``hybrid`` is left as it was."""
-    rows, kept = [], hybrid.max_history
+    rows, kept = [], hybrid.prompt_history
     try:
-        for max_history in choices:
-            hybrid.max_history = max_history
+        for length in choices:
+            hybrid.prompt_history = length
             lists = hybrid.recommend_next(valid.history.tolist(), k=k)
             ndcg = per_user_ndcg(lists, valid.target.tolist()).mean()
-            rows.append({"max_history": max_history, "valid ndcg@10": ndcg})
+            rows.append({"prompt_history": length, "valid ndcg@10": ndcg})
     finally:
-        hybrid.max_history = kept
+        hybrid.prompt_history = kept
     table = pd.DataFrame(rows)
-    return int(table.loc[table["valid ndcg@10"].idxmax(), "max_history"]), table
+    return int(table.loc[table["valid ndcg@10"].idxmax(), "prompt_history"]), table
 
 
 def compare_with_strongest(

@@ -74,6 +74,20 @@ def summarize(
     return summary
 
 
+def summarize_lists(
+    lists: dict[str, Sequence[Sequence[str]]],
+    targets: Sequence[str],
+    catalog_size: int,
+    samples: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """:func:`summarize` of each model's lists (name → lists over the same users)."""
+    return {
+        name: summarize(ranked, targets, catalog_size, samples=samples, seed=seed)
+        for name, ranked in lists.items()
+    }
+
+
 def per_user_ndcg(recommended: Sequence[Sequence[str]], targets: Sequence[str], k: int = 10) -> pd.Series:
     """NDCG@``k`` of each user's list (one target each)."""
     return per_user_metrics(target_ranks(recommended, targets), (k,))[f"ndcg@{k}"]
@@ -90,7 +104,10 @@ def paired_difference(
 
 
 def by_popularity_band(
-    per_user: dict[str, pd.Series], targets: Sequence[str], popularity: pd.Series, bands: Sequence[str]
+    per_user: dict[str, pd.Series],
+    targets: Sequence[str],
+    popularity: pd.Series,
+    bands: Sequence[str] = ("tail", "middle", "head"),
 ) -> pd.DataFrame:
     """Mean of each model's per-user figure in equal-sized bands of the target's popularity
     (``popularity``: item → train interactions; ``bands`` named from least to most popular)."""

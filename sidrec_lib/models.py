@@ -134,10 +134,13 @@ def token_ids(tokenizer: PreTrainedTokenizerBase, tokens: list[str]) -> list[int
     return ids
 
 
-def chat_prompt(tokenizer: PreTrainedTokenizerBase, user_text: str) -> str:
-    """The text a chat model sees before answering ``user_text`` (thinking off for Qwen3 templates)."""
+def chat_prompt(tokenizer: PreTrainedTokenizerBase, conversation: str | list[dict]) -> str:
+    """The text a chat model sees before its next answer (thinking off for Qwen3 templates):
+    ``conversation`` is one user turn, or the turns so far as ``{"role", "content"}`` dicts."""
+    if isinstance(conversation, str):
+        conversation = [{"role": "user", "content": conversation}]
     return tokenizer.apply_chat_template(
-        [{"role": "user", "content": user_text}],
+        conversation,
         tokenize=False,
         add_generation_prompt=True,
         enable_thinking=False,

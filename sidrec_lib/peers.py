@@ -27,20 +27,24 @@ import dataclasses
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from sidrec_lib.baselines import EarlyStopping, SASRec, SASRecConfig, top_k, valid_ndcg
+from sidrec_lib.baselines import SASRec, SASRecConfig, item_rows, top_k, train_epochs
 from sidrec_lib.devices import default_device
 from sidrec_lib.prepare import PreparedData, item_index
 from sidrec_lib.presets import EvalConfig
 
 __all__ = ["CornacSASRec", "CornacSASRecConfig", "CornacTIGER", "CornacTIGERConfig", "sweep"]
+
+_STOPPING = ("max_epochs", "eval_every", "patience")  # settings of the epochs driven here, not Cornac's
+# the settings of TIGER's seq2seq network (TIGERSeq2Seq), named as in CornacTIGERConfig
+_TIGER_NETWORK = ("d_model", "d_ff", "num_heads", "d_kv", "num_enc_layers", "num_dec_layers", "dropout")
 
 
 @dataclass(frozen=True)
@@ -65,15 +69,7 @@ class CornacSASRecConfig:
 
     def label(self) -> str:
         """The settings that differ from the defaults, e.g. ``dim=64 dropout=0.5``."""
-        default = CornacSASRecConfig()
-        short = {"embedding_dim": "dim", "num_blocks": "blocks", "learning_rate": "lr"}
-        changed = [
-            f"{short.get(f.name, f.name)}={getattr(self, f.name)}"
-            for f in dataclasses.fields(self)
-            if f.name not in ("max_epochs", "eval_every", "patience", "seed")
-            and getattr(self, f.name) != getattr(default, f.name)
-        ]
-        return " ".join(changed) or "defaults"
+        return _label(self, {"embedding_dim": "dim", "num_blocks": "blocks", "learning_rate": "lr"})
 
 
 class _CornacPeer:
@@ -95,6 +91,67 @@ class _CornacPeer:
     def best_valid_ndcg(self) -> float:
         return max((row["valid_ndcg10"] for row in self.history), default=float("nan"))
 
+    def _negatives(self) -> tuple[int, float]:
+        """Shared negative items drawn for each batch, and the popularity exponent they are drawn with."""
+        return 0, 0.0
+
+    def _batch_loss(self, histories: np.ndarray, targets: np.ndarray) -> torch.Tensor | None:
+        """The loss of one of Cornac's batches (left-padded item rows, next items), or None to skip it."""
+        raise NotImplementedError
+
+    def _train_epoch(self, train_set, optimizer: torch.optim.Optimizer, scheduler) -> tuple[float, int]:
+        """One pass over Cornac's shuffled batches of ``train_set``; returns the summed loss and examples."""
+        from cornac.models.seq_utils import session_seq_iter
+
+        n_sample, sample_alpha = self._negatives()
+        batches = session_seq_iter(
+            train_set,
+            pad_index=self.recommender.pad_idx,
+            batch_size=self.config.batch_size,
+            max_len=self.config.max_len,
+            n_sample=n_sample,
+            sample_alpha=sample_alpha,
+            rng=self.recommender.rng,
+            shuffle=True,
+        )
+        total, count = 0.0, 0
+        for _, histories, targets in batches:
+            loss = self._batch_loss(histories, targets)
+            if loss is None:
+                continue
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total += loss.item() * len(histories)
+            count += len(histories)
+        return total, count
+
+    def _train(
+        self,
+        prepared: PreparedData,
+        train_set,
+        optimizer: torch.optim.Optimizer,
+        scheduler,
+        desc: str,
+        progress: bool,
+    ) -> None:
+        """Epochs of :meth:`_train_epoch` with early stopping on valid NDCG@10 (see
+        :func:`~sidrec_lib.baselines.train_epochs`); keeps the best evaluation's weights and records
+        ``history`` and ``best_epoch``."""
+        stopper = train_epochs(
+            self.network,
+            lambda: self._train_epoch(train_set, optimizer, scheduler),
+            self._scores_of_indices,
+            prepared,
+            self.index,
+            self.config,
+            desc,
+            progress,
+        )
+        self.history, self.best_epoch = stopper.history, stopper.best_epoch
+
 
 class CornacSASRec(_CornacPeer):
     """Cornac 3's SASRec behind this course's :class:`~sidrec_lib.baselines.Recommender` interface."""
@@ -110,25 +167,12 @@ class CornacSASRec(_CornacPeer):
         """Train on the train split, early-stop on valid NDCG@10; returns the best evaluation's model."""
         from cornac.models import SASRec as CornacModel
         from cornac.models.sasrec.sasrec import SASRecModel
-        from cornac.models.seq_utils import session_seq_iter
-        from cornac.models.seq_utils.losses import get_loss_function
 
         device = device or default_device(mps=False)
         index = item_index(prepared)
         train_set = _train_set(prepared, index, config.seed)
         recommender = CornacModel(
-            embedding_dim=config.embedding_dim,
-            loss=config.loss,
-            batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            n_sample=config.n_sample,
-            sample_alpha=config.sample_alpha,
-            max_len=config.max_len,
-            num_blocks=config.num_blocks,
-            num_heads=config.num_heads,
-            dropout=config.dropout,
-            l2_reg=config.l2_reg,
-            seed=config.seed,
+            **_cornac_settings(config),
             device=device,
             trainable=False,  # cornac's fit only records the data; the epochs run below
         )
@@ -149,48 +193,33 @@ class CornacSASRec(_CornacPeer):
             device=device,
         )
         model = cls(config, recommender, index)
-        loss_fn = get_loss_function(config.loss)
         optimizer = torch.optim.Adam(model.network.parameters(), lr=config.learning_rate, betas=(0.9, 0.98))
-
-        def train_epoch() -> tuple[float, int]:
-            total, count = 0.0, 0
-            batches = session_seq_iter(
-                train_set,
-                pad_index=recommender.pad_idx,
-                batch_size=config.batch_size,
-                max_len=config.max_len,
-                n_sample=config.n_sample,
-                sample_alpha=config.sample_alpha,
-                rng=recommender.rng,
-                shuffle=True,
-            )
-            for _, histories, targets in batches:
-                if len(histories) < 2:
-                    continue
-                targets = torch.as_tensor(targets, device=device)
-                scores = model.network(None, torch.as_tensor(histories, device=device), targets)
-                loss = loss_fn(
-                    scores,
-                    out_iids=targets,
-                    batch_size=len(histories),
-                    n_sample=config.n_sample,
-                    bpreg=1.0,
-                    elu_param=0.5,
-                )
-                if config.l2_reg > 0:
-                    loss = loss + config.l2_reg * sum(torch.norm(p) for p in model.network.parameters())
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(histories)
-                count += len(histories)
-            return total, count
-
-        stopper = _train_with_early_stopping(
-            model, prepared, train_epoch, config, desc="Cornac SASRec", progress=progress
-        )
-        model.history, model.best_epoch = stopper.history, stopper.best_epoch
+        model._train(prepared, train_set, optimizer, None, "Cornac SASRec", progress)
         return model
+
+    def _negatives(self) -> tuple[int, float]:
+        return self.config.n_sample, self.config.sample_alpha
+
+    def _batch_loss(self, histories: np.ndarray, targets: np.ndarray) -> torch.Tensor | None:
+        """Cornac's SASRec loss (plus the L2 term); None for a batch of fewer than two examples."""
+        from cornac.models.seq_utils.losses import get_loss_function
+
+        if len(histories) < 2:
+            return None
+        device = self.recommender.device
+        targets = torch.as_tensor(targets, device=device)
+        scores = self.network(None, torch.as_tensor(histories, device=device), targets)
+        loss = get_loss_function(self.config.loss)(
+            scores,
+            out_iids=targets,
+            batch_size=len(histories),
+            n_sample=self.config.n_sample,
+            bpreg=1.0,
+            elu_param=0.5,
+        )
+        if self.config.l2_reg > 0:
+            loss = loss + self.config.l2_reg * sum(torch.norm(p) for p in self.network.parameters())
+        return loss
 
     @torch.no_grad()
     def _scores_of_indices(self, histories: list[list[int]], batch_size: int = 512) -> torch.Tensor:
@@ -210,10 +239,7 @@ class CornacSASRec(_CornacPeer):
 
     def scores(self, histories: list[list[str]]) -> np.ndarray:
         """(len(histories), n_items) float32 next-item scores, items in ``prepared.items`` row order."""
-        try:
-            rows = [[self.index[item] for item in history] for history in histories]
-        except KeyError as err:
-            raise ValueError(f"CornacSASRec.scores: item {err.args[0]!r} is not in the catalog") from None
+        rows = item_rows(self.index, histories, "CornacSASRec.scores: item {item!r} is not in the catalog")
         return self._scores_of_indices(rows).float().cpu().numpy()
 
 
@@ -259,7 +285,6 @@ class CornacTIGERConfig:
 
     def label(self) -> str:
         """The settings that differ from the defaults, e.g. ``d=128 enc=4``."""
-        default = CornacTIGERConfig()
         short = {
             "d_model": "d",
             "num_enc_layers": "enc",
@@ -269,13 +294,7 @@ class CornacTIGERConfig:
             "rqvae_codebook_size": "codes",
             "rqvae_num_levels": "levels",
         }
-        changed = [
-            f"{short.get(f.name, f.name)}={getattr(self, f.name)}"
-            for f in dataclasses.fields(self)
-            if f.name not in ("max_epochs", "eval_every", "patience", "seed")
-            and getattr(self, f.name) != getattr(default, f.name)
-        ]
-        return " ".join(changed) or "defaults"
+        return _label(self, short)
 
 
 class CornacTIGER(_CornacPeer):
@@ -315,7 +334,6 @@ class CornacTIGER(_CornacPeer):
         early-stop on valid NDCG@10; returns the best evaluation's model."""
         from cornac.data import FeatureModality
         from cornac.models import TIGER as CornacModel
-        from cornac.models.seq_utils import session_seq_iter
         from cornac.models.tiger.tiger import TIGERSeq2Seq
 
         device = device or default_device(mps=False)
@@ -333,36 +351,12 @@ class CornacTIGER(_CornacPeer):
         train_set.add_modalities(
             item_feature=FeatureModality(features=features, ids=list(index)).build(id_map=train_set.iid_map)
         )
+        settings = _cornac_settings(config) | {"rqvae_hidden_dims": tuple(config.rqvae_hidden_dims)}
         recommender = CornacModel(
-            tokenizer=config.tokenizer,
-            feature_standardize=config.feature_standardize,
-            rqvae_latent_dim=config.rqvae_latent_dim,
-            rqvae_hidden_dims=tuple(config.rqvae_hidden_dims),
-            rqvae_num_levels=config.rqvae_num_levels,
-            rqvae_codebook_size=config.rqvae_codebook_size,
-            rqvae_beta=config.rqvae_beta,
-            rqvae_n_epochs=config.rqvae_n_epochs,
-            rqvae_learning_rate=config.rqvae_learning_rate,
-            rqvae_batch_size=config.rqvae_batch_size,
-            rqvae_weight_decay=config.rqvae_weight_decay,
-            d_model=config.d_model,
-            d_ff=config.d_ff,
-            num_heads=config.num_heads,
-            d_kv=config.d_kv,
-            num_enc_layers=config.num_enc_layers,
-            num_dec_layers=config.num_dec_layers,
-            dropout=config.dropout,
-            max_len=config.max_len,
+            **settings,
             n_epochs=config.max_epochs,  # the cosine schedule spans max_epochs
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
-            batch_size=config.batch_size,
-            lr_schedule=config.lr_schedule,
-            warmup_steps=config.warmup_steps,
             scoring="beam",
-            n_beams=config.n_beams,
             device=device,
-            seed=config.seed,
             trainable=False,  # cornac's fit only records the data; the stages run below
         )
         recommender.fit(train_set)
@@ -380,14 +374,7 @@ class CornacTIGER(_CornacPeer):
         tokenizer_seconds = time.perf_counter() - start
 
         recommender.model = TIGERSeq2Seq(
-            level_sizes=recommender.level_sizes,
-            d_model=config.d_model,
-            d_ff=config.d_ff,
-            num_heads=config.num_heads,
-            d_kv=config.d_kv,
-            num_enc_layers=config.num_enc_layers,
-            num_dec_layers=config.num_dec_layers,
-            dropout=config.dropout,
+            level_sizes=recommender.level_sizes, **{name: settings[name] for name in _TIGER_NETWORK}
         ).to(device)
         # encoder tokens of each item (level codes plus level offsets, 0 = padding); an all-padding row last
         recommender.pad_idx = recommender.total_items
@@ -403,44 +390,20 @@ class CornacTIGER(_CornacPeer):
             model.network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
         scheduler = recommender._make_lr_scheduler(torch, optimizer)
-
-        def train_epoch() -> tuple[float, int]:
-            total, count = 0.0, 0
-            batches = session_seq_iter(
-                train_set,
-                pad_index=recommender.pad_idx,
-                batch_size=config.batch_size,
-                max_len=config.max_len,
-                n_sample=0,
-                rng=recommender.rng,
-                shuffle=True,
-            )
-            for _, histories, targets in batches:
-                tokens = _trim(recommender.enc_token_table[histories].reshape(len(histories), -1), device)
-                target = torch.as_tensor(recommender.sid_table[targets], device=device)
-                loss = model.network(tokens, (tokens != 0).float(), target)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                total += loss.item() * len(histories)
-                count += len(histories)
-            return total, count
-
-        stopper = _train_with_early_stopping(
-            model, prepared, train_epoch, config, desc="Cornac TIGER", progress=progress
-        )
-        model.history, model.best_epoch = stopper.history, stopper.best_epoch
+        model._train(prepared, train_set, optimizer, scheduler, "Cornac TIGER", progress)
         return model
+
+    def _batch_loss(self, histories: np.ndarray, targets: np.ndarray) -> torch.Tensor:
+        """The seq2seq loss of generating each target's semantic ID from its history's tokens."""
+        rec = self.recommender
+        tokens = _trim(rec.enc_token_table[histories].reshape(len(histories), -1), self.device)
+        target = torch.as_tensor(rec.sid_table[targets], device=self.device)
+        return self.network(tokens, (tokens != 0).float(), target)
 
     # -- inference ------------------------------------------------------------------------------
 
     def _rows(self, histories: list[list[str]]) -> list[list[int]]:
-        try:
-            return [[self.index[item] for item in history] for history in histories]
-        except KeyError as err:
-            raise ValueError(f"CornacTIGER: item {err.args[0]!r} is not in the catalog") from None
+        return item_rows(self.index, histories, "CornacTIGER: item {item!r} is not in the catalog")
 
     @torch.no_grad()
     def _beam_search(
@@ -594,38 +557,22 @@ def fit_sasrecs(
     return sasrec, peer, rows
 
 
-def _train_with_early_stopping(
-    model: CornacSASRec | CornacTIGER,
-    prepared: PreparedData,
-    train_epoch: Callable[[], tuple[float, int]],
-    config: CornacSASRecConfig | CornacTIGERConfig,
-    desc: str,
-    progress: bool,
-) -> EarlyStopping:
-    """Up to ``config.max_epochs`` epochs of ``train_epoch`` (which returns its summed loss and its
-    examples), valid NDCG@10 every ``config.eval_every`` epochs and after the last, stopped after
-    ``config.patience`` evaluations without improvement; the best evaluation's weights are restored
-    and the network left in eval mode. Returns the stopper, with its ``history`` and ``best_epoch``."""
-    index = model.index
-    valid = prepared.examples("valid")
-    valid_histories = [[index[i] for i in h] for h in valid.history]
-    valid_targets = [index[t] for t in valid.target]
-    stopper = EarlyStopping(model.network, config.patience)
-    bar = tqdm(range(1, config.max_epochs + 1), desc=desc, unit="epoch", disable=not progress)
-    for epoch in bar:
-        model.network.train()
-        total, count = train_epoch()
-        if epoch % config.eval_every and epoch != config.max_epochs:
-            continue
-        ndcg, recall = valid_ndcg(model._scores_of_indices, valid_histories, valid_targets)
-        stop = stopper.update(epoch, total / max(count, 1), ndcg, recall)
-        bar.set_postfix(loss=f"{total / max(count, 1):.3f}", ndcg10=f"{ndcg:.4f}")
-        if stop:
-            break
-    bar.close()
-    stopper.restore()
-    model.network.eval()
-    return stopper
+def _label(config: CornacSASRecConfig | CornacTIGERConfig, short: dict[str, str]) -> str:
+    """The settings of ``config`` that differ from its class's defaults, as ``name=value`` with the
+    ``short`` names, epochs, early stopping and seed left out; ``defaults`` when none differs."""
+    default = type(config)()
+    changed = [
+        f"{short.get(f.name, f.name)}={getattr(config, f.name)}"
+        for f in dataclasses.fields(config)
+        if f.name not in (*_STOPPING, "seed") and getattr(config, f.name) != getattr(default, f.name)
+    ]
+    return " ".join(changed) or "defaults"
+
+
+def _cornac_settings(config: CornacSASRecConfig | CornacTIGERConfig) -> dict[str, Any]:
+    """The settings of ``config`` that Cornac's model takes under the same names: all but the epochs
+    and early stopping."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in _STOPPING}
 
 
 def _train_set(prepared: PreparedData, index: dict[str, int], seed: int):

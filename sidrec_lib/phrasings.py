@@ -44,12 +44,12 @@ def pick_one(rng: np.random.Generator, options: list[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def format_history(item_ids: list[str], catalog: SidCatalog, max_history: int) -> str:
-    """The most recent ``max_history`` items' SIDs, oldest first, separated by spaces (the SID
+def format_history(item_ids: list[str], catalog: SidCatalog, max_items: int) -> str:
+    """The most recent ``max_items`` items' SIDs, oldest first, separated by spaces (the SID
     markers already delimit items; one token between them keeps prompts short)."""
-    if max_history < 1:
-        raise ValueError(f"max_history must be at least 1, not {max_history}.")
-    return " ".join(catalog.sid(item) for item in list(item_ids)[-max_history:])
+    if max_items < 1:
+        raise ValueError(f"max_items must be at least 1, not {max_items}.")
+    return " ".join(catalog.sid(item) for item in list(item_ids)[-max_items:])
 
 
 def describe_item(title: str, facts: dict[str, list[str]]) -> str:

@@ -2,7 +2,7 @@
 
 Filters, in order, each counted: items without a title; exact duplicate interactions; repeat
 purchases of an item a user already has (the first one is kept); each user's most recent
-``max_history`` interactions; iterative k-core on users and items until nothing changes.
+``max_user_interactions`` interactions; iterative k-core on users and items until nothing changes.
 Split per user: test = last item, valid = second last, train = the rest.
 """
 
@@ -149,8 +149,8 @@ def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
     they appear (hashing, linear in the reviews) and put in id order only at the end, among the
     users left. A missing user or item id never survives (the item has no title; the user no run).
     """
-    if config.kcore < 1 or config.max_history < MIN_SEQUENCE:
-        raise ValueError(f"Need kcore ≥ 1 and max_history ≥ {MIN_SEQUENCE}; got {config}.")
+    if config.kcore < 1 or config.max_user_interactions < MIN_SEQUENCE:
+        raise ValueError(f"Need kcore ≥ 1 and max_user_interactions ≥ {MIN_SEQUENCE}; got {config}.")
     items, inter = source.items, source.interactions.reset_index(drop=True)
     user_ids, user_names = pd.factorize(inter.user_id)
     item_keys, item_names = pd.factorize(inter.item_id)
@@ -178,8 +178,8 @@ def prepare(source: SourceData, config: PrepareConfig) -> PreparedData:
     counts.append(_stage("first purchase of each item per user", len(items), user_ids[rows]))
 
     _, _, from_end = _run_places(user_ids[rows])
-    rows = rows[(from_end <= config.max_history) & (user_ids[rows] >= 0)]
-    counts.append(_stage(f"last {config.max_history} per user", len(items), user_ids[rows]))
+    rows = rows[(from_end <= config.max_user_interactions) & (user_ids[rows] >= 0)]
+    counts.append(_stage(f"last {config.max_user_interactions} per user", len(items), user_ids[rows]))
 
     survivors, passes = kcore(user_ids[rows], item_keys[rows], max(config.kcore, MIN_SEQUENCE), config.kcore)
     rows = rows[survivors]

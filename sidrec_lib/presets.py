@@ -123,17 +123,62 @@ def _is_template(text: str) -> bool:
 
 @dataclass(frozen=True)
 class BuiltinConfig:
-    """Size of the generated game store (used only when the dataset is ``builtin``)."""
+    """Size and behaviour of the generated game store (used only when the dataset is ``builtin``).
+
+    The same config always gives the same files; the catalog does not depend on ``n_users``.
+    """
 
     n_items: int = 3000
     n_users: int = 4000
     seed: int = 0
+    start_year: int = 2008
+    end_year: int = 2024
+    accessory_share: float = 0.10  # share of items that are accessories
+    franchise_share: float = 0.45  # share of game items that belong to a franchise
+    popularity_sigma: float = 1.2  # spread of log popularity: larger means a longer tail
+    mean_purchases: float = 9.0  # mean purchases per user, sequels not counted
+    min_purchases: int = 5  # every user gets at least this many purchase occasions
+    max_purchases: int = 60
+    noise_share: float = 0.08  # share of purchases picked at random (by popularity only)
+    sequel_follow_prob: float = 0.8  # chance a buyer of a franchise entry buys the next one
+    two_family_share: float = 0.35  # share of users who own two platform families
+    verified_share: float = 0.88
 
     def problems(self, section: str) -> list[str]:
         c = _Checks(self, section)
         c.at_least("n_items", MIN_BUILTIN_SIZE)
         c.at_least("n_users", MIN_BUILTIN_SIZE)
         c.at_least("seed", 0)
+        c.between("start_year", 1970, 2100)
+        c.rule(
+            "end_year",
+            lambda: self.start_year < self.end_year <= 2100,
+            f"must be after start_year ({self.start_year}) and at most 2100",
+            uses=("start_year",),
+        )
+        for share in (
+            "accessory_share",
+            "franchise_share",
+            "noise_share",
+            "sequel_follow_prob",
+            "two_family_share",
+            "verified_share",
+        ):
+            c.between(share, 0, 1)
+        c.at_least("popularity_sigma", 0)
+        c.at_least("min_purchases", 1)
+        c.rule(
+            "max_purchases",
+            lambda: self.max_purchases >= self.min_purchases,
+            f"must be >= min_purchases ({self.min_purchases})",
+            uses=("min_purchases",),
+        )
+        c.rule(
+            "mean_purchases",
+            lambda: self.min_purchases <= self.mean_purchases <= self.max_purchases,
+            f"must be from min_purchases ({self.min_purchases}) to max_purchases ({self.max_purchases})",
+            uses=("min_purchases", "max_purchases"),
+        )
         return c.problems
 
 
@@ -142,12 +187,12 @@ class PrepareConfig:
     """Filtering and splitting of interactions (notebook 01)."""
 
     kcore: int = 5
-    max_history: int = 50
+    max_user_interactions: int = 50  # each user's most recent interactions kept
 
     def problems(self, section: str) -> list[str]:
         c = _Checks(self, section)
         c.at_least("kcore", 1)
-        c.at_least("max_history", 3)  # one train, one valid and one test interaction
+        c.at_least("max_user_interactions", 3)  # one train, one valid and one test interaction
         return c.problems
 
 
@@ -169,9 +214,8 @@ class EmbedConfig:
         c.filled("template")
         c.rule("template", lambda: _is_template(self.template), "must be a str.format template like {title}")
         c.at_least("description_chars", 0)
-        c.at_least("batch_size", 1)
-        c.at_least("cooccurrence_window", 1)
-        c.at_least("cooccurrence_dim", 1)
+        for name in ("batch_size", "cooccurrence_window", "cooccurrence_dim"):
+            c.at_least(name, 1)
         return c.problems
 
 
@@ -254,11 +298,33 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TaskConfig:
-    """Training data of both stages, built from the train split only: the stage-2 task mix
-    (notebook 05) and the users' sequences in the stage-1 corpus (notebook 04)."""
+class CorpusConfig:
+    """The stage-1 corpus (notebook 04), built from the train split only: every line a document the
+    model learns to continue, so that SIDs become words it knows before any conversation."""
 
-    max_history: int = 20
+    sequence_length: int = 50  # items per user sequence (the most recent)
+    sequence_repeats: int = 1  # copies of each user sequence
+    fact_repeats: int = 0  # copies of each item's "title + attribute values → SID" line
+    listing_repeats: int = 0  # rounds of "attribute value: SIDs of items that have it" lines
+    listing_size: int = 20  # SIDs per such line
+    steer_listings_per_user: int = 0  # "history + value: the steer_pool best-fitting holders" lines
+    steer_pool: int = 1  # holders listed in a steer listing
+    prompt_history: int = 20  # history items before a steer listing's value
+
+    def problems(self, section: str) -> list[str]:
+        c = _Checks(self, section)
+        for name in ("sequence_length", "listing_size", "steer_pool", "prompt_history"):
+            c.at_least(name, 1)
+        for name in ("sequence_repeats", "fact_repeats", "listing_repeats", "steer_listings_per_user"):
+            c.at_least(name, 0)
+        return c.problems
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The stage-2 task mix (notebook 05), conversations built from the train split only."""
+
+    prompt_history: int = 20  # history items a prompt shows (the most recent)
     next_item_per_user: int = 8
     requests_per_user: int = 2  # for a value the user's next item has (the target: that item)
     steer_requests_per_user: int = 2  # for any value; the target: a holder that fits the history well
@@ -266,22 +332,16 @@ class TaskConfig:
     requests_without_history: int = 2000
     explanations: int = 1000
     id_tasks_per_item: int = 1
-    sequence_history: int = 50  # stage 1: items per user sequence (the most recent)
-    sequence_repeats: int = 1  # stage 1: copies of each user sequence
-    fact_repeats: int = 0  # stage 1: copies of each item's "title + attribute values → SID" line
-    listing_repeats: int = 0  # stage 1: rounds of "attribute value: SIDs of items that have it" lines
-    listing_size: int = 20  # stage 1: SIDs per such line
-    steer_listings_per_user: int = 0  # stage 1: "history + value: the steer_pool best-fitting holders" lines
+    compound_per_user: int = 0  # two values, negation, "like X but", refinement (sidrec_lib.compound)
     seed: int = 0
 
     def problems(self, section: str) -> list[str]:
         c = _Checks(self, section)
-        for name in ("max_history", "steer_pool", "sequence_history", "listing_size"):
+        for name in ("prompt_history", "steer_pool"):
             c.at_least(name, 1)
         for name in (
             "next_item_per_user", "requests_per_user", "steer_requests_per_user", "requests_without_history",
-            "explanations", "id_tasks_per_item", "sequence_repeats", "fact_repeats", "listing_repeats",
-            "steer_listings_per_user", "seed",
+            "explanations", "id_tasks_per_item", "compound_per_user", "seed",
         ):  # fmt: skip
             c.at_least(name, 0)
         return c.problems
@@ -329,10 +389,9 @@ class TrainConfig:
         c.one_of("lr_scheduler", LR_SCHEDULERS)
         c.fraction("warmup")
         c.at_least("weight_decay", 0)
-        c.at_least("lora_r", 1)
         c.positive("lora_alpha")
-        c.at_least("logging_steps", 1)
-        c.at_least("save_steps", 1)
+        for name in ("lora_r", "logging_steps", "save_steps"):
+            c.at_least(name, 1)
         c.at_least("seed", 0)
         return c.problems
 
@@ -348,7 +407,8 @@ class EvalConfig:
         20,
     )  # prompt history lengths tried on valid; the best goes to test
     bootstrap: int = 1000
-    steer_per_attribute: int = 100
+    steer_per_attribute: int = 100  # single-value requests per attribute and kind
+    steer_per_kind: int = 100  # compound requests per kind and variant
     sasrec_hidden: int = 64
     sasrec_epochs: int = 200
     sasrec_patience: int = 5
@@ -369,20 +429,24 @@ class EvalConfig:
         c.each_at_least("history_choices", 1)
         c.at_least("bootstrap", 1)
         c.at_least("steer_per_attribute", 1)
+        c.at_least("steer_per_kind", 1)
         c.rule(
             "sasrec_hidden",
             lambda: self.sasrec_hidden >= SASREC_HEADS and self.sasrec_hidden % SASREC_HEADS == 0,
             f"must be a multiple of {SASREC_HEADS} (SASRec's attention heads)",
         )
-        c.at_least("sasrec_epochs", 1)
-        c.at_least("sasrec_patience", 1)
+        for name in (
+            "sasrec_epochs",
+            "sasrec_patience",
+            "cornac_max_len",
+            "cornac_epochs",
+            "cornac_patience",
+        ):
+            c.at_least(name, 1)
         c.filled("cornac_dims")
         c.each_at_least("cornac_dims", 1)
         c.filled("cornac_dropouts")
         c.each_fraction("cornac_dropouts")
-        c.at_least("cornac_max_len", 1)
-        c.at_least("cornac_epochs", 1)
-        c.at_least("cornac_patience", 1)
         c.at_least("batch_size", 1)
         c.at_least("seed", 0)
         return c.problems
@@ -399,6 +463,7 @@ class Preset:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     semantic_ids: SemanticIdConfig = field(default_factory=SemanticIdConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
     stage1: TrainConfig = field(default_factory=TrainConfig)
     tasks: TaskConfig = field(default_factory=TaskConfig)
     stage2: TrainConfig = field(default_factory=TrainConfig)
@@ -428,82 +493,57 @@ class Preset:
         return found
 
 
+# fmt: off
 PRESETS: dict[str, Preset] = {
     # The whole course in minutes on 2 CPU cores; what the tests run.
     "ci": Preset(
         name="ci",
         builtin=BuiltinConfig(n_items=400, n_users=1000),
-        prepare=PrepareConfig(kcore=5, max_history=30),
+        prepare=PrepareConfig(kcore=5, max_user_interactions=30),
         embed=EmbedConfig(description_chars=300),
         semantic_ids=SemanticIdConfig(levels=3, iters=20, cooccurrence_weight=0.5, rqvae_steps=30),
         model=ModelConfig(
             tokenizer_vocab=1500, hidden_size=64, layers=2, heads=2, kv_heads=1, intermediate_size=192
         ),
-        stage1=TrainConfig(
-            max_steps=150,
-            batch_size=16,
-            learning_rate=3e-3,
-            padding_free=True,
-            logging_steps=10,
-            save_steps=50,
+        corpus=CorpusConfig(
+            sequence_repeats=2, fact_repeats=2, listing_repeats=2, steer_listings_per_user=1, steer_pool=5,
+            prompt_history=10,
         ),
+        stage1=TrainConfig(max_steps=150, batch_size=16, learning_rate=3e-3, padding_free=True,
+                           save_steps=50),
         tasks=TaskConfig(
-            max_history=10,
-            next_item_per_user=3,
-            requests_per_user=1,
-            steer_requests_per_user=1,
-            requests_without_history=600,
-            explanations=100,
-            steer_pool=5,
-            sequence_repeats=2,
-            fact_repeats=2,
-            listing_repeats=2,
-            steer_listings_per_user=1,
+            prompt_history=10, next_item_per_user=3, requests_per_user=1, steer_requests_per_user=1,
+            requests_without_history=600, explanations=100, steer_pool=5, compound_per_user=1,
         ),
-        stage2=TrainConfig(
-            max_steps=200,
-            batch_size=16,
-            learning_rate=2e-3,
-            padding_free=True,
-            logging_steps=10,
-            save_steps=100,
-        ),
+        stage2=TrainConfig(max_steps=200, batch_size=16, learning_rate=2e-3, padding_free=True,
+                           save_steps=100),
         evaluate=EvalConfig(
-            users=300,
-            history_choices=(10,),
-            bootstrap=200,
-            steer_per_attribute=20,
-            sasrec_epochs=30,
-            cornac_dims=(32,),
-            cornac_max_len=10,
-            cornac_epochs=2,
-            cornac_patience=1,
+            users=300, history_choices=(10,), bootstrap=200, steer_per_attribute=20, steer_per_kind=20,
+            sasrec_epochs=30, cornac_dims=(32,), cornac_max_len=10, cornac_epochs=2, cornac_patience=1,
         ),
     ),
     # The README's main job: built-in data, no download, well under an hour on a 2-core laptop.
     "cpu": Preset(
         name="cpu",
         builtin=BuiltinConfig(n_items=3000, n_users=4000),
-        prepare=PrepareConfig(kcore=5, max_history=50),
+        prepare=PrepareConfig(kcore=5, max_user_interactions=50),
         # Tuned on valid: half behaviour, half text lifts stage 1's NDCG@10 from 0.158 to 0.186.
         semantic_ids=SemanticIdConfig(levels=3, iters=25, cooccurrence_weight=0.5),
         model=ModelConfig(
             tokenizer_vocab=3000, hidden_size=128, layers=3, heads=4, kv_heads=2, intermediate_size=384
         ),
         # Sized so that the whole course takes 35 to 60 minutes on 2 CPU cores (machines here vary).
+        # Tuned on valid: 20 copies of each sequence memorise the train sequences (10 kept); 0 → 2 → 4
+        # steer listings per user lift steering and next-item alike.
+        corpus=CorpusConfig(
+            sequence_repeats=10, fact_repeats=5, listing_repeats=10, steer_listings_per_user=4, steer_pool=10,
+            prompt_history=10,
+        ),
         stage1=TrainConfig(epochs=1, batch_size=16, learning_rate=2e-3, padding_free=True),
+        # Tuned on valid: 4 → 8 next-item examples per user lifts next-item and steering alike.
         tasks=TaskConfig(
-            max_history=10,
-            next_item_per_user=8,  # tuned on valid: 4 → 8 lifts next-item and steering alike
-            requests_per_user=1,
-            steer_requests_per_user=2,
-            requests_without_history=5000,
-            explanations=500,
-            steer_pool=10,
-            sequence_repeats=10,  # tuned on valid: 20 copies memorise the train sequences
-            fact_repeats=5,
-            listing_repeats=10,
-            steer_listings_per_user=4,  # tuned on valid: 0 → 2 → 4 lifts steering and next-item alike
+            prompt_history=10, next_item_per_user=8, requests_per_user=1, steer_requests_per_user=2,
+            requests_without_history=5000, explanations=500, steer_pool=10, compound_per_user=2,
         ),
         stage2=TrainConfig(epochs=1, batch_size=16, learning_rate=1e-3, padding_free=True),
         # Cornac's SASRec reads the last 20 items (90% of train histories are shorter) with its
@@ -516,7 +556,7 @@ PRESETS: dict[str, Preset] = {
     "gpu": Preset(
         name="gpu",
         dataset="amazon2023:Video_Games",
-        prepare=PrepareConfig(kcore=5, max_history=50),
+        prepare=PrepareConfig(kcore=5, max_user_interactions=50),
         embed=EmbedConfig(
             encoder="Qwen/Qwen3-Embedding-0.6B",
             prompt="Instruct: Given a product description, represent it for retrieving similar products\n"
@@ -526,15 +566,17 @@ PRESETS: dict[str, Preset] = {
         ),
         semantic_ids=SemanticIdConfig(levels=3, iters=30, cooccurrence_weight=0.5),
         model=ModelConfig(base="Qwen/Qwen3-0.6B", max_length=1024, dtype="bfloat16"),
+        corpus=CorpusConfig(listing_repeats=5, steer_listings_per_user=2, steer_pool=10),
         # Stage 1 of a pretrained base trains only the new SID rows, so a high learning rate is safe.
         stage1=TrainConfig(epochs=2, batch_size=32, learning_rate=1e-3, bf16=True, save_steps=1000),
-        tasks=TaskConfig(listing_repeats=5, steer_listings_per_user=2, steer_pool=10),
+        tasks=TaskConfig(steer_pool=10, compound_per_user=2),
         stage2=TrainConfig(
             epochs=3, batch_size=16, grad_accum=2, learning_rate=2e-5, warmup=0.03, bf16=True, save_steps=1000
         ),
         evaluate=EvalConfig(users=10000),
     ),
 }
+# fmt: on
 
 # The `cpu` course on one GPU with a scratch model of tens of millions of parameters in bf16,
 # nothing from a hub: what benchmarks/gpu_check.sh runs before the decoding and training benchmarks.

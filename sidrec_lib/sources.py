@@ -3,7 +3,7 @@
 A folder holds ``meta_<Category>.jsonl[.gz]`` (one item per line) and ``<Category>.jsonl[.gz]``
 (one review per line). Three ways to get such a folder:
 
-- ``builtin``: a generated game store (:mod:`sidrec_lib.builtin_store`), offline and deterministic;
+- ``builtin``: a generated game store (:mod:`sidrec_lib.builtin`), offline and deterministic;
 - ``amazon2023:<Category>``: the real dataset, downloaded once into ``data/raw/amazon2023/``;
 - a path to any local folder in that layout.
 
@@ -431,11 +431,9 @@ def load_source(preset: Preset, data_dir: str | Path = "data") -> SourceData:
     dataset, raw_dir = preset.dataset, Path(data_dir) / "raw"
     check_dataset(dataset)
     if dataset == "builtin":
-        from sidrec_lib.builtin_store import CATEGORY, BuiltinStoreConfig, write_store
+        from sidrec_lib.builtin import CATEGORY, store_folder_name, write_store
 
-        b = preset.builtin
-        config = BuiltinStoreConfig(n_items=b.n_items, n_users=b.n_users, seed=b.seed)
-        folder = write_store(config, raw_dir / f"builtin-{b.n_items}items-{b.n_users}users-seed{b.seed}")
+        folder = write_store(preset.builtin, raw_dir / store_folder_name(preset.builtin))
         return read_amazon_layout(folder, CATEGORY, name="builtin")
     if dataset.startswith("amazon2023:"):
         category = dataset.split(":", 1)[1]

@@ -20,11 +20,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sidrec_lib.attributes import value_choices
-from sidrec_lib.baselines import ranked_ids
+from sidrec_lib.attributes import item_facts, steerable_attributes, value_choices
+from sidrec_lib.baselines import Recommender, ranked_ids
+from sidrec_lib.compound import KINDS as COMPOUND_KINDS
+from sidrec_lib.compound import CompoundDrawer
+from sidrec_lib.constraints import Constraint, HolderIndex
+from sidrec_lib.embeddings import encode_texts
 from sidrec_lib.evaluate import HYBRID
 from sidrec_lib.metrics import per_user_metrics, target_ranks
 from sidrec_lib.prepare import PreparedData
+from sidrec_lib.request_parser import RequestParser, parser_pipeline
 
 if TYPE_CHECKING:
     from sidrec_lib.evaluate import HybridRecommender
@@ -44,7 +49,8 @@ def build_requests(
 
     Users, histories and ``oracle`` targets come from ``split`` ("valid" to tune, "test" to report).
     Columns: kind, attribute, value, user_id (None for ``catalog``), history, target (the split's
-    next item for ``oracle``, else None), request (the words asked for, no history).
+    next item for ``oracle``, else None), request (the words asked for, no history), and as compound
+    requests have them: turns (the request alone), constraints (the value), reference (None).
     """
     rng = np.random.default_rng(seed)
     test = prepared.examples(split).set_index("user_id")
@@ -71,7 +77,11 @@ def build_requests(
             value = own[rng.integers(len(own))]
             rows.append(("oracle", attribute, value, user, test.history[user], test.target[user], ask(value)))
     columns = ["kind", "attribute", "value", "user_id", "history", "target", "request"]
-    return pd.DataFrame(rows, columns=columns)
+    requests = pd.DataFrame(rows, columns=columns)
+    requests["turns"] = [(text,) for text in requests.request]
+    requests["constraints"] = [(Constraint(a, (v,)),) for a, v in zip(requests.attribute, requests.value)]
+    requests["reference"] = None
+    return requests
 
 
 def _asker(phrasing: list[str], texts: pd.Series, rng: np.random.Generator):
@@ -98,26 +108,30 @@ def attribute_precision(
 
 
 def score(
-    requests: pd.DataFrame, lists: Sequence[Sequence[str]], steerable: pd.DataFrame, k: int = 10
+    requests: pd.DataFrame,
+    lists: Sequence[Sequence[str]],
+    index: HolderIndex,
+    by: Sequence[str] = ("attribute", "kind"),
+    k: int = 10,
 ) -> pd.DataFrame:
-    """Per (attribute, kind): requests, attribute precision@k, its ceiling, share of full lists,
-    ``oracle`` NDCG@k.
+    """Per group of ``by``: requests, precision@k (share of the top k that meet every constraint of
+    the request), its ceiling, share of full lists, and NDCG@k of the true next item for ``oracle``
+    requests (the last of ``by`` says which are).
 
     The ceiling is the precision@k of a perfect list: below 1 where fewer than ``k`` items outside
-    the history hold the value (a franchise of five games).
+    the history meet the request (a franchise of five games).
     """
-    holders_of = steerable.groupby(["attribute", "value"]).item_id.apply(set)
-    holders = [holders_of[(a, v)] for a, v in zip(requests.attribute, requests.value)]
-    frame = requests[["kind", "attribute"]].copy()
-    frame["precision"] = attribute_precision(lists, holders, k)
-    frame["ceiling"] = [min(k, len(held - set(h))) / k for held, h in zip(holders, requests.history)]
+    answers = [{index.item_ids[r] for r in index.meeting(c)} for c in requests.constraints]
+    frame = requests[list(by)].copy()
+    frame["precision"] = attribute_precision(lists, answers, k)
+    frame["ceiling"] = [min(k, len(held - set(h))) / k for held, h in zip(answers, requests.history)]
     frame["full_list"] = [len([i for i in items if i is not None]) >= k for items in lists]
-    oracle = (requests.kind == "oracle").to_numpy()
+    oracle = (requests[by[-1]] == "oracle").to_numpy()
     frame["ndcg"] = np.nan
     if oracle.any():
         ranks = target_ranks([lists[i] for i in np.flatnonzero(oracle)], requests.target[oracle].tolist())
         frame.loc[oracle, "ndcg"] = per_user_metrics(ranks, (k,))[f"ndcg@{k}"].to_numpy()
-    table = frame.groupby(["attribute", "kind"], sort=False).agg(
+    table = frame.groupby(list(by), sort=False).agg(
         requests=("precision", "size"),
         precision=("precision", "mean"),
         ceiling=("ceiling", "mean"),
@@ -126,23 +140,6 @@ def score(
     )
     return table.rename(
         columns={"precision": f"precision@{k}", "ceiling": f"ceiling@{k}", "ndcg": f"ndcg@{k}"}
-    )
-
-
-def holder_mask(requests: pd.DataFrame, steerable: pd.DataFrame, item_ids: list[str]) -> np.ndarray:
-    """(requests, items) bool: which items hold each request's value."""
-    holders = steerable.groupby(["attribute", "value"]).item_id.apply(set)
-    return np.array(
-        [[item in holders[(a, v)] for item in item_ids] for a, v in zip(requests.attribute, requests.value)]
-    )
-
-
-def rerank_within(
-    scores: np.ndarray, requests: pd.DataFrame, steerable: pd.DataFrame, item_ids: list[str], k: int = 10
-) -> list[list[str]]:
-    """A classic recommender steered with metadata: its ranking restricted to items holding the value."""
-    return ranked_ids(
-        scores, item_ids, k, requests.history.tolist(), holder_mask(requests, steerable, item_ids)
     )
 
 
@@ -158,25 +155,30 @@ def retrieval(
 
 
 def personalisation_kept(
-    requests: pd.DataFrame, steered: Sequence[Sequence[str]], unsteered: Sequence[Sequence[str]], k: int = 10
+    requests: pd.DataFrame,
+    steered: dict[str, Sequence[Sequence[str]]],
+    unsteered: dict[str, Sequence[Sequence[str]]],
+    k: int = 10,
 ) -> pd.DataFrame:
-    """For ``oracle`` requests: NDCG@k of the true next item with and without the request, per attribute.
-
-    ``steered`` holds one list per request; ``unsteered`` one list per request too (the same user's
-    plain next-item list).
-    """
+    """For ``oracle`` requests: NDCG@k of the true next item with and without the request, per
+    attribute, for each model of ``unsteered`` (name → one list per request: the same user's plain
+    next-item list; ``steered``: name → one list per request, with it). Columns: (model, figure)."""
     oracle = (requests.kind == "oracle").to_numpy()
     targets = requests.target[oracle].tolist()
     pick = np.flatnonzero(oracle)
-    with_request = per_user_metrics(target_ranks([steered[i] for i in pick], targets), (k,))[f"ndcg@{k}"]
-    without = per_user_metrics(target_ranks([unsteered[i] for i in pick], targets), (k,))[f"ndcg@{k}"]
-    table = pd.DataFrame(
-        {"unsteered": without.to_numpy(), "steered": with_request.to_numpy()},
-        index=requests.attribute[oracle],
-    )
-    table = table.groupby(level=0, sort=False).mean().add_suffix(f" ndcg@{k}")
-    table["ratio"] = table[f"steered ndcg@{k}"] / table[f"unsteered ndcg@{k}"]
-    return table
+
+    def ndcg(lists: Sequence[Sequence[str]]) -> np.ndarray:
+        return per_user_metrics(target_ranks([lists[i] for i in pick], targets), (k,))[f"ndcg@{k}"].to_numpy()
+
+    tables = {}
+    for name, plain in unsteered.items():
+        table = pd.DataFrame(
+            {"unsteered": ndcg(plain), "steered": ndcg(steered[name])}, index=requests.attribute[oracle]
+        )
+        table = table.groupby(level=0, sort=False).mean().add_suffix(f" ndcg@{k}")
+        table["ratio"] = table[f"steered ndcg@{k}"] / table[f"unsteered ndcg@{k}"]
+        tables[name] = table
+    return pd.concat(tables, axis=1)
 
 
 def unsteered_for_oracle(hybrid: HybridRecommender, requests: pd.DataFrame, k: int = 10) -> list[list[str]]:
@@ -189,22 +191,235 @@ def unsteered_for_oracle(hybrid: HybridRecommender, requests: pd.DataFrame, k: i
     return lists
 
 
-def steering_metrics(steering: pd.DataFrame, kept: pd.DataFrame, model: str = HYBRID) -> dict:
+def steering_metrics(
+    steering: pd.DataFrame, kept: pd.DataFrame, compound: pd.DataFrame | None = None, model: str = HYBRID
+) -> dict:
     """The steering figures of ``metrics.json``: every (model, attribute, kind) row of ``steering``
-    (:func:`score` of each model, side by side), ``model``'s mean precision@10 and ceiling with a
-    history, and its oracle NDCG@10 with and without the request (``kept``: :func:`personalisation_kept`,
-    averaged over attributes)."""
+    (:func:`score_models`), ``model``'s mean precision@10 and ceiling with a history, and its oracle
+    NDCG@10 with and without the request (``kept``: :func:`personalisation_kept`, averaged over
+    attributes); with ``compound``, its (model, kind, variant) rows and :func:`compound_verdicts`."""
     with_history = steering.xs("history", level="kind")
-    steered, unsteered = kept["steered ndcg@10"].mean(), kept["unsteered ndcg@10"].mean()
-    return {
-        "steering": {
-            f"{name}|{attribute}|{kind}": {k: float(v) for k, v in row.items() if pd.notna(v)}
-            for (attribute, kind), values in steering.iterrows()
-            for name, row in values.unstack(0).items()
-        },
+    steered, unsteered = kept[(model, "steered ndcg@10")].mean(), kept[(model, "unsteered ndcg@10")].mean()
+    figures = {
+        "steering": _rows(steering),
         "steering_history_precision@10": float(with_history[(model, "precision@10")].mean()),
         "steering_history_ceiling@10": float(with_history[(model, "ceiling@10")].mean()),
         "oracle_ndcg10_steered": float(steered),
         "oracle_ndcg10_unsteered": float(unsteered),
         "oracle_ndcg10_ratio": float(steered / unsteered),
     }
+    if compound is not None:
+        verdicts = compound_verdicts(compound, model)
+        figures["compound"] = _rows(compound)
+        figures["compound_verdicts"] = {
+            kind: {k: (bool(v) if k == "wins" else float(v)) for k, v in row.items()}
+            for kind, row in verdicts.iterrows()
+        }
+    return figures
+
+
+def _rows(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """``model|group|kind`` → figures, from a :func:`score_models` table."""
+    return {
+        f"{name}|{first}|{second}": {k: float(v) for k, v in row.items() if pd.notna(v)}
+        for (first, second), values in table.iterrows()
+        for name, row in values.unstack(0).items()
+    }
+
+
+def hybrid_steered(hybrid: HybridRecommender, requests: pd.DataFrame, k: int = 10) -> list[list[str]]:
+    """The hybrid's top-``k`` for each single-value request (:func:`build_requests`), history excluded."""
+    turns = [
+        request_prompt(r, hybrid.history_text(r.history), hybrid.phrasings, seed=i)
+        for i, r in enumerate(requests.itertuples())
+    ]
+    ranked = hybrid.recommend(turns, k=k, exclude=requests.history.tolist())
+    return [[item for item, _ in row] for row in ranked]
+
+
+def build_compound_requests(
+    prepared: PreparedData,
+    steerable: pd.DataFrame,
+    phrasings: dict,
+    per_kind: int = 100,
+    seed: int = 0,
+    split: str = "test",
+) -> pd.DataFrame:
+    """Up to ``per_kind`` compound requests (:mod:`sidrec_lib.compound`) of each kind and variant, in
+    held-out phrasings and value combinations, for users of ``split``.
+
+    Variants: ``history`` asks for any values; ``oracle`` for values the user's true next item has.
+    Columns: kind, variant, user_id, history, target (``oracle`` only), turns, constraints, first,
+    reference, detail.
+    """
+    facts = item_facts(prepared, steerable)
+    titles = dict(zip(prepared.items.item_id, prepared.items.title))
+    index = HolderIndex(prepared.items.item_id.tolist(), facts)
+    drawer = CompoundDrawer(steerable, facts, titles, phrasings, index, split="heldout")
+    examples = prepared.examples(split)
+    users, histories, targets = examples.user_id.tolist(), examples.history.tolist(), examples.target.tolist()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for kind in COMPOUND_KINDS:
+        for variant in ("history", "oracle"):
+            found = 0
+            for i in rng.permutation(len(users)).tolist():
+                target = targets[i] if variant == "oracle" else None
+                request = drawer.draw(kind, histories[i], rng, target=target)
+                if request is None:
+                    continue
+                rows.append(
+                    (kind, variant, users[i], histories[i], target, request.turns, request.constraints,
+                     request.first, request.reference, request.detail)
+                )  # fmt: skip
+                found += 1
+                if found == per_kind:
+                    break
+    columns = ["kind", "variant", "user_id", "history", "target", "turns", "constraints", "first",
+               "reference", "detail"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns, dtype=object)  # object: None stays None
+
+
+def compound_conversations(hybrid: HybridRecommender, requests: pd.DataFrame) -> list[list[dict]]:
+    """The conversation each compound request makes: the first turn wrapped with the history by a
+    held-out phrasing; for ``refine``, the hybrid's own first answer (its top item) and the second turn."""
+    wrappers = hybrid.phrasings["with_history"]["heldout"]
+    firsts = [
+        wrappers[i % len(wrappers)].format(history=hybrid.history_text(r.history), request=r.turns[0])
+        for i, r in enumerate(requests.itertuples())
+    ]
+    conversations = [[{"role": "user", "content": text}] for text in firsts]
+    refine = np.flatnonzero((requests.kind == "refine").to_numpy())
+    if len(refine):
+        seen = requests.history[refine].tolist()
+        answers = hybrid.recommend([firsts[i] for i in refine], k=1, exclude=seen)
+        for i, answer in zip(refine, answers):
+            conversations[i] += [
+                {"role": "assistant", "content": hybrid.catalog.sid(answer[0][0])},
+                {"role": "user", "content": requests.turns[i][1]},
+            ]
+    return conversations
+
+
+def hybrid_compound(hybrid: HybridRecommender, requests: pd.DataFrame, k: int = 10) -> list[list[str]]:
+    """The hybrid's top-``k`` after each compound request's conversation, history excluded."""
+    conversations = compound_conversations(hybrid, requests)
+    ranked = hybrid.recommend(conversations, k=k, exclude=requests.history.tolist())
+    return [[item for item, _ in row] for row in ranked]
+
+
+PIPELINE = "SASRec + parsed request"  # the realistic classic competitor
+UPPER_BOUND = "SASRec + true values (upper bound)"  # the same with a parser that never errs
+RETRIEVAL = "request retrieval"
+
+
+class ClassicCompetitors:
+    """Steering without an LLM, three ways, for single-value and compound requests alike.
+
+    :data:`PIPELINE`: a :class:`~sidrec_lib.request_parser.RequestParser` turns the request's words
+    into attribute filters and ``recommender`` (SASRec) ranks the items that pass them for the
+    history (plus the item a "like X" request names); :data:`UPPER_BOUND`: the same ranking filtered
+    by the request's true constraints; :data:`RETRIEVAL`: the items nearest to the request text in
+    the item embedding space (``item_vectors``, made by ``encoder`` with ``prompt``).
+    """
+
+    def __init__(
+        self,
+        recommender: Recommender,
+        parser: RequestParser,
+        encoder,
+        item_vectors: np.ndarray,
+        index: HolderIndex,
+        steerable: pd.DataFrame,
+        prompt: str | None = None,
+    ):
+        self.recommender, self.parser, self.encoder = recommender, parser, encoder
+        self.item_vectors, self.index, self.steerable, self.prompt = item_vectors, index, steerable, prompt
+
+    @classmethod
+    def from_prepared(
+        cls,
+        prepared: PreparedData,
+        recommender: Recommender,
+        encoder,
+        item_vectors: np.ndarray,
+        phrasings: dict,
+        prompt: str | None = None,
+    ) -> ClassicCompetitors:
+        """The competitors for the catalog of ``prepared`` (its items in ``item_vectors`` order)."""
+        steerable = steerable_attributes(prepared, phrasings)
+        index = HolderIndex(prepared.items.item_id.tolist(), item_facts(prepared, steerable))
+        parser = RequestParser.from_prepared(prepared, phrasings, encoder)
+        return cls(recommender, parser, encoder, item_vectors, index, steerable, prompt)
+
+    def lists(self, requests: pd.DataFrame, k: int = 10) -> dict[str, list[list[str]]]:
+        """Each competitor's top-``k`` for each request (``turns``, ``constraints``, ``reference``,
+        ``history`` columns), history excluded."""
+        parsed = self.parser.parse_many([list(turns) for turns in requests.turns])
+        histories = requests.history.tolist()
+        seeds = [h + [p.reference] if p.reference else h for h, p in zip(histories, parsed)]
+        truth = [h + [r] if r else h for h, r in zip(histories, requests.reference)]
+        words = [" ".join(turns) for turns in requests.turns]
+        queries = encode_texts(self.encoder, words, prompt=self.prompt)
+        return {
+            PIPELINE: parser_pipeline(
+                parsed, self.recommender.scores(seeds), self.index, self.index.item_ids, histories, k
+            ),
+            UPPER_BOUND: ranked_ids(
+                self.recommender.scores(truth),
+                self.index.item_ids,
+                k,
+                histories,
+                np.stack([self.index.mask(c) for c in requests.constraints]),
+            ),
+            RETRIEVAL: ranked_ids(queries @ self.item_vectors.T, self.index.item_ids, k, histories),
+        }
+
+    def unsteered(self, requests: pd.DataFrame, k: int = 10) -> list[list[str]]:
+        """The recommender's plain top-``k`` for each request's history (no request)."""
+        histories = requests.history.tolist()
+        return ranked_ids(self.recommender.scores(histories), self.index.item_ids, k, histories)
+
+
+def score_models(
+    requests: pd.DataFrame, lists: dict[str, list[list[str]]], index: HolderIndex, by: Sequence[str]
+) -> pd.DataFrame:
+    """:func:`score` of every model's lists, side by side (columns: model, figure)."""
+    return pd.concat({name: score(requests, ranked, index, by) for name, ranked in lists.items()}, axis=1)
+
+
+def compound_verdicts(compound: pd.DataFrame, model: str = HYBRID, margin: float = 0.1) -> pd.DataFrame:
+    """Per compound kind: ``model``'s and the pipeline's precision@10 (``history`` variant) and oracle
+    NDCG@10, and whether ``model`` wins: precision at least ``margin`` above the pipeline's and
+    personalisation (oracle NDCG@10) at least the pipeline's."""
+    history = compound.xs("history", level="variant")
+    oracle = compound.xs("oracle", level="variant")
+    table = pd.DataFrame(
+        {
+            "hybrid precision@10": history[(model, "precision@10")],
+            "pipeline precision@10": history[(PIPELINE, "precision@10")],
+            "hybrid oracle ndcg@10": oracle[(model, "ndcg@10")],
+            "pipeline oracle ndcg@10": oracle[(PIPELINE, "ndcg@10")],
+        }
+    )
+    table["wins"] = (table["hybrid precision@10"] >= table["pipeline precision@10"] + margin) & (
+        table["hybrid oracle ndcg@10"] >= table["pipeline oracle ndcg@10"]
+    )
+    return table
+
+
+def verdict_text(single: pd.DataFrame, compound: pd.DataFrame, model: str = HYBRID) -> str:
+    """Where the hybrid wins and where it does not, a line per request kind, every figure from the tables."""
+    history = single.xs("history", level="kind")
+    ours, theirs = history[(model, "precision@10")].mean(), history[(PIPELINE, "precision@10")].mean()
+    lines = [
+        f"single values, with a history: hybrid precision@10 {ours:.3f}, parser pipeline {theirs:.3f} "
+        f"({'ahead' if ours > theirs else 'behind'})"
+    ]
+    for kind, row in compound_verdicts(compound, model).iterrows():
+        lines.append(
+            f"{kind}: hybrid {row['hybrid precision@10']:.3f} vs pipeline {row['pipeline precision@10']:.3f} "
+            f"precision@10; oracle NDCG@10 {row['hybrid oracle ndcg@10']:.3f} vs "
+            f"{row['pipeline oracle ndcg@10']:.3f}: the hybrid {'wins' if row['wins'] else 'does not win'}"
+        )
+    return "\n".join(lines)

@@ -31,9 +31,9 @@ STEP_TITLES = {
 KEY_PLOTS = (
     "06_evaluate/plots/test_metrics.png",
     "06_evaluate/plots/steering_precision.png",
-    "05_sft/plots/loss.png",
+    "06_evaluate/plots/compound_precision.png",
 )
-STEP_FILES = {"06_evaluate": ("test_metrics.csv", "steering.csv", "conversations.md")}
+STEP_FILES = {"06_evaluate": ("test_metrics.csv", "steering.csv", "compound.csv", "conversations.md")}
 STEERING_KINDS = ("catalog", "history", "oracle")
 HYBRID = "hybrid (SID LM)"
 
@@ -284,7 +284,7 @@ KEY_FIGURES: dict[str, list[tuple[str, Figure]]] = {
         (
             "test users",
             lambda m: (
-                f"{m['users']:,}; prompts show the last {m['chosen_max_history']} items (chosen on valid)"
+                f"{m['users']:,}; prompts show the last {m['chosen_prompt_history']} items (chosen on valid)"
             ),
         ),
         (
@@ -459,6 +459,28 @@ def steering_by_kind(evaluation: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def compound_by_kind(evaluation: dict[str, Any]) -> list[str]:
+    """A Markdown table: for each kind of compound request, the hybrid's and the parser pipeline's
+    precision@10 (any values) and NDCG@10 (values of the true next item), and who wins."""
+    verdicts = evaluation.get("compound_verdicts", {})
+    if not verdicts:
+        return []
+    lines = [
+        "Requests a filter cannot serve (held-out phrasings and value combinations): precision@10 for "
+        "any values, NDCG@10 for values of the user's true next item; the hybrid wins a kind when its "
+        "precision is at least 0.1 above the parser pipeline's and its NDCG@10 at least the "
+        "pipeline's:",
+        "",
+        "| kind | hybrid precision@10 | pipeline precision@10 | hybrid NDCG@10 | pipeline NDCG@10 | wins |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, row in verdicts.items():
+        keys = ("precision@10", "oracle ndcg@10")
+        figures = [_number(row[f"{side} {key}"]) for key in keys for side in ("hybrid", "pipeline")]
+        lines.append(f"| {_words(kind)} | {' | '.join(figures)} | {'yes' if row['wins'] else 'no'} |")
+    return [*lines, ""]
+
+
 def _images(run: Run, plots: list[Path]) -> list[str]:
     """The plots side by side, as one Markdown line, linked relative to the run folder."""
     if not plots:
@@ -473,6 +495,7 @@ def _results(run: Run, results: str) -> list[str]:
     with contextlib.suppress(KeyError):  # an evaluation without the paired difference has no verdict
         lines += [_verdict(evaluation), ""]
     lines += steering_by_kind(evaluation)
+    lines += compound_by_kind(evaluation)
     return lines
 
 

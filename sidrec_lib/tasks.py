@@ -1,7 +1,8 @@
 """The stage-2 task mix (notebook 05): conversational training examples.
 
-Stage 2 is conversational. Every example is one user turn and one assistant turn; the
-assistant answers every recommendation with exactly one SID (ranked lists come from beam search later):
+Stage 2 is conversational. Every example is one user turn and one assistant turn (two of each for
+a refining request); the assistant answers every recommendation with exactly one SID (ranked lists
+come from beam search later):
 
 - ``next_item``: a user's history → the next item;
 - ``sid_to_title`` / ``title_to_sid``: an item's SID ↔ its title (and attributes);
@@ -10,7 +11,11 @@ assistant answers every recommendation with exactly one SID (ranked lists come f
 - ``steer``: a history and a request for any value; the target is the item holding it that shares the
   most attribute values with the user's recent items, so that the request, not the history alone,
   decides what comes back;
-- ``explain``: why an item fits a history, answered from the attribute values they share.
+- ``explain``: why an item fits a history, answered from the attribute values they share;
+- ``compound``: a history and a request a single metadata filter cannot serve (two values at once,
+  negation, "like X but", a second turn that narrows the first; :mod:`sidrec_lib.compound`), in
+  training value combinations only; the target is the user's next item when the request was drawn
+  for its values, else one of the ``steer_pool`` items meeting the request that best fit the history.
 
 Everything comes from the TRAIN split: a user's last two items (valid and test) never appear in that
 user's examples, and popularity counts only train interactions. Prompts use only the ``train``
@@ -23,13 +28,16 @@ import numpy as np
 import pandas as pd
 
 from sidrec_lib.attributes import SteerPicker, item_facts, steer_draws, steerable_attributes
+from sidrec_lib.compound import KINDS as COMPOUND_KINDS
+from sidrec_lib.compound import CompoundDrawer
+from sidrec_lib.constraints import HolderIndex
 from sidrec_lib.corpus import check_catalog, held_out_items, train_sequences
 from sidrec_lib.phrasings import describe_item, explain_answer, format_history, pick_one
 from sidrec_lib.prepare import PreparedData, train_popularity
 from sidrec_lib.presets import TaskConfig
 from sidrec_lib.tokens import SidCatalog
 
-TASKS = ("next_item", "sid_to_title", "title_to_sid", "request", "steer", "explain")
+TASKS = ("next_item", "sid_to_title", "title_to_sid", "request", "steer", "explain", "compound")
 COLUMNS = ["task", "user_id", "attribute", "value", "target_item", "messages"]
 OPTIONAL_COLUMNS = ("user_id", "attribute", "value")  # object dtype, so that "none" stays None (not NaN)
 
@@ -42,8 +50,13 @@ def _row(
     target: str,
     prompt: str,
     answer: str,
+    earlier: list[dict] | None = None,
 ) -> dict:
-    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+    messages = [
+        *(earlier or []),
+        {"role": "user", "content": prompt},
+        {"role": "assistant", "content": answer},
+    ]
     return {
         "task": task,
         "user_id": user,
@@ -66,7 +79,7 @@ def _next_item_examples(users, catalog, phrasings, config, rng) -> list[dict]:
         positions = [*rng.choice(earlier, size=take, replace=False).tolist(), len(seq) - 1]
         for t in sorted(positions):
             prompt = pick_one(rng, options).format(
-                history=format_history(seq[:t], catalog, config.max_history)
+                history=format_history(seq[:t], catalog, config.prompt_history)
             )
             rows.append(_row("next_item", user, None, None, seq[t], prompt, catalog.sid(seq[t])))
     return rows
@@ -114,7 +127,7 @@ def _requests_with_history(users, catalog, steerable, phrasings, config, rng) ->
             held = values_of[seq[t]]
             attribute = pick_one(rng, sorted(held))
             value, text = held[attribute][int(rng.integers(len(held[attribute])))]
-            history = format_history(seq[:t], catalog, config.max_history)
+            history = format_history(seq[:t], catalog, config.prompt_history)
             request = _request_text(rng, phrasings, attribute, text)
             prompt = pick_one(rng, wrappers).format(history=history, request=request)
             rows.append(_row("request", user, attribute, value, seq[t], prompt, catalog.sid(seq[t])))
@@ -133,11 +146,58 @@ def _steer_requests(users, held_out, picker, catalog, phrasings, config, rng) ->
         users, held_out, picker, config.steer_requests_per_user, config.steer_pool, rng
     ):
         target = best[int(rng.integers(len(best)))]
-        history = format_history(seen, catalog, config.max_history)
+        history = format_history(seen, catalog, config.prompt_history)
         request = _request_text(rng, phrasings, attribute, text)
         prompt = pick_one(rng, wrappers).format(history=history, request=request)
         rows.append(_row("steer", user, attribute, value, target, prompt, catalog.sid(target)))
     return rows
+
+
+def _compound_requests(users, held_out, drawer, picker, catalog, phrasings, config, rng) -> list[dict]:
+    """Per user, ``compound_per_user`` compound requests (kind uniformly) at random train positions t ≥ 1;
+    half drawn for the values of s[t] (the target), half for any values (the target: one of the
+    ``steer_pool`` items meeting the request that best fit s[:t]). A refining request's first answer is
+    the best-fitting item meeting its first turn."""
+    wrappers = phrasings["with_history"]["train"]
+    rows = []
+    for user, seq in users:
+        if len(seq) < 2:
+            continue
+        for t in rng.integers(1, len(seq), size=config.compound_per_user).tolist():
+            oracle = bool(rng.random() < 0.5)
+            request = drawer.draw(
+                pick_one(rng, COMPOUND_KINDS), seq[:t], rng, target=seq[t] if oracle else None
+            )
+            if request is None:
+                continue
+            pool = (
+                [seq[t]]
+                if oracle
+                else _fitting(request.constraints, seq[:t], held_out[user], drawer, picker, config)
+            )
+            if not pool:
+                continue
+            target = pool[int(rng.integers(len(pool)))]
+            history = format_history(seq[:t], catalog, config.prompt_history)
+            prompt = pick_one(rng, wrappers).format(history=history, request=request.turns[0])
+            earlier = None
+            if request.first:  # a refining request: the first turn, its answer, then the second turn
+                first = (
+                    _fitting(request.first, seq[:t], held_out[user], drawer, picker, config) or [target]
+                )[0]
+                earlier = [
+                    {"role": "user", "content": prompt},
+                    {"role": "assistant", "content": catalog.sid(first)},
+                ]
+                prompt = request.turns[1]
+            answer = catalog.sid(target)
+            rows.append(_row("compound", user, request.kind, request.detail, target, prompt, answer, earlier))
+    return rows
+
+
+def _fitting(constraints, history, held_out, drawer, picker, config) -> list[str]:
+    """The ``steer_pool`` items meeting ``constraints`` that best fit ``history``."""
+    return picker.best_fitting(history, held_out, drawer.index.meeting(constraints), config.steer_pool)
 
 
 def _requests_without_history(catalog, steerable, popularity, phrasings, config, rng) -> list[dict]:
@@ -178,10 +238,10 @@ def _explain_examples(users, catalog, facts, titles, phrasings, config, rng) -> 
         u = int(np.searchsorted(starts, pick, side="right") - 1)
         user, seq = users[u]
         t = int(pick - starts[u]) + 1
-        shown = seq[:t][-config.max_history :]
+        shown = seq[:t][-config.prompt_history :]
         sid = catalog.sid(seq[t])
         prompt = pick_one(rng, options).format(
-            sid=sid, history=format_history(shown, catalog, config.max_history)
+            sid=sid, history=format_history(shown, catalog, config.prompt_history)
         )
         answer = explain_answer(seq[t], shown, facts, titles, templates)
         rows.append(_row("explain", user, None, None, seq[t], prompt, answer))
@@ -206,7 +266,9 @@ def task_mix(
     titles = dict(zip(prepared.items.item_id, prepared.items.title, strict=True))
     popularity = train_popularity(prepared)
     picker = SteerPicker(prepared, catalog, steerable, facts)
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(7)]
+    index = HolderIndex(catalog.item_ids, facts)
+    drawer = CompoundDrawer(steerable, facts, titles, phrasings, index, split="train")
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(8)]
     rows = [
         *_next_item_examples(users, catalog, phrasings, config, rngs[0]),
         *_id_examples(prepared, catalog, facts, phrasings, config, rngs[1]),
@@ -214,6 +276,7 @@ def task_mix(
         *_requests_without_history(catalog, steerable, popularity, phrasings, config, rngs[3]),
         *_explain_examples(users, catalog, facts, titles, phrasings, config, rngs[4]),
         *_steer_requests(users, held_out, picker, catalog, phrasings, config, rngs[6]),
+        *_compound_requests(users, held_out, drawer, picker, catalog, phrasings, config, rngs[7]),
     ]
     frame = pd.DataFrame(
         {

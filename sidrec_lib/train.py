@@ -122,7 +122,7 @@ def stage1_documents(
 ) -> list[str]:
     """The stage-1 corpus of a run, as :func:`train_stage1` trains on it."""
     steerable = steerable_attributes(prepared, load_phrasings())
-    return stage1_corpus(prepared, catalog, texts, config.tasks, steerable, seed=config.stage1.seed)
+    return stage1_corpus(prepared, catalog, texts, config.corpus, steerable, seed=config.stage1.seed)
 
 
 def train_stage1(config: Preset, run: Run, resume: bool = True) -> Path:
@@ -148,15 +148,15 @@ def train_stage1(config: Preset, run: Run, resume: bool = True) -> Path:
     corpus = stage1_documents(config, prepared, catalog, texts)
     if config.model.pretrained:  # the preset's rules keep stage1.weight_decay at 0 here
         train_new_rows_only(model, new_ids)
-    trainer, resumed = run_sft(
+    trainer = sft_trainer(
         model,
         tokenizer,
         Dataset.from_dict({"text": corpus}),
         config.stage1,
         _checkpoint_dir(run, "04_vocabulary", config, upstream),
         max_length=config.model.max_length,
-        resume=resume,
     )
+    resumed = run_sft(trainer, resume)
     model = trainer.model
     probe_after = title_probe(model, tokenizer, trie, prepared, texts, config.stage1.seed)
     metrics = {
@@ -221,7 +221,7 @@ def train_stage2(config: Preset, run: Run, resume: bool = True) -> Path:
         )
     model = with_lora(model, config.stage2, tokenizer.convert_tokens_to_ids(catalog.tokens()))
     dataset, assistant_only = conversations_dataset(tasks.messages.tolist(), tokenizer)
-    trainer, resumed = run_sft(
+    trainer = sft_trainer(
         model,
         tokenizer,
         dataset,
@@ -229,8 +229,8 @@ def train_stage2(config: Preset, run: Run, resume: bool = True) -> Path:
         _checkpoint_dir(run, "05_sft", config, upstream),
         max_length=config.model.max_length,
         assistant_only=assistant_only,
-        resume=resume,
     )
+    resumed = run_sft(trainer, resume)
     model = merged(trainer.model)
     metrics = {
         "base": config.model.base,
@@ -354,35 +354,17 @@ def sft_trainer(
             raise ValueError(
                 f"An example has {longest} tokens, more than max_length={max_length}, and padding-free "
                 "training does not truncate: raise model.max_length, shorten the examples (e.g. "
-                "tasks.max_history), or set packing=True."
+                "tasks.prompt_history), or set packing=True."
             )
     return trainer
 
 
-def run_sft(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    dataset: Dataset,
-    cfg: TrainConfig,
-    output_dir: Path,
-    max_length: int,
-    assistant_only: bool = False,
-    resume: bool = True,
-    callbacks: list[TrainerCallback] | None = None,
-    sft_args: Mapping[str, Any] | None = None,
-):
-    """Train with TRL's ``SFTTrainer`` (see :func:`sft_trainer`), resuming from the last checkpoint in
-    ``output_dir`` if asked.
-
-    Returns the trainer and the step it resumed from (0 for a fresh start).
-    """
-    trainer = sft_trainer(
-        model, tokenizer, dataset, cfg, output_dir, max_length,
-        assistant_only=assistant_only, callbacks=callbacks, sft_args=sft_args,
-    )  # fmt: skip
-    last = _last_checkpoint(output_dir) if resume else None
+def run_sft(trainer: SFTTrainer, resume: bool = True) -> int:
+    """Train ``trainer`` (see :func:`sft_trainer`), resuming from the last checkpoint in its output
+    folder if asked; returns the step it resumed from (0 for a fresh start)."""
+    last = _last_checkpoint(Path(trainer.args.output_dir)) if resume else None
     trainer.train(resume_from_checkpoint=str(last) if last else None)
-    return trainer, int(last.name.split("-")[1]) if last else 0
+    return int(last.name.split("-")[1]) if last else 0
 
 
 def _sft_config(

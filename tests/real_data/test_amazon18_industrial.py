@@ -28,7 +28,7 @@ def test_reader_and_preparation(real_data):
         22743,
     )
     assert all(r.malformed == r.missing_fields == r.unknown_item == 0 for r in source.reports)
-    data = prepare(source, PrepareConfig(kcore=1, max_history=50))
+    data = prepare(source, PrepareConfig(kcore=1, max_user_interactions=50))
     stats = sequence_stats(data)
     assert stats["users"] > 3200 and stats["items"] > 3500
     assert stats["sequence_length"]["min"] >= 3

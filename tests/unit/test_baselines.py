@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sidrec_lib.baselines import MostPopular, SASRec, SASRecConfig, top_k
+from sidrec_lib.baselines import MostPopular, Recommender, SASRec, SASRecConfig, top_k
 from sidrec_lib.prepare import PreparedData, item_index, prepare
 from sidrec_lib.presets import PrepareConfig
 from sidrec_lib.sources import SourceData
@@ -42,7 +42,7 @@ def prepared_from(sequences: dict[str, list[str]]) -> PreparedData:
     rows = [(user, item, t * 1000, 5.0) for user, seq in sequences.items() for t, item in enumerate(seq)]
     interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
     source = SourceData("synthetic", "Video_Games", None, items, interactions, [])
-    return prepare(source, PrepareConfig(kcore=1, max_history=50))
+    return prepare(source, PrepareConfig(kcore=1, max_user_interactions=50))
 
 
 def item(i: int) -> str:
@@ -116,17 +116,25 @@ def test_most_popular_counts_train_interactions_only():
 # -- SASRec -----------------------------------------------------------------------------------
 
 
-def test_sasrec_learns_the_next_item(cyclic, sasrec):
+def next_item_accuracy(model: Recommender, prepared: PreparedData) -> tuple[float, float]:
+    """Top-1 accuracy, history items left out, of ``model`` and of most-popular on the next item of 200
+    new cyclic users; ``model``'s scores are checked to be (200, N_ITEMS) float32 on the way."""
     held_out = cyclic_users(200, seed=1, prefix="new")
     histories = [seq[:-1] for seq in held_out.values()]
-    index = item_index(cyclic)
+    index = item_index(prepared)
     targets = np.array([index[seq[-1]] for seq in held_out.values()])
-
-    scores = sasrec.scores(histories)
-    assert scores.shape == (200, N_ITEMS) and scores.dtype == np.float32
     exclude = [[index[i] for i in h] for h in histories]
-    accuracy = (top_k(scores, 1, exclude=exclude)[:, 0] == targets).mean()
-    popular = (top_k(MostPopular.fit(cyclic).scores(histories), 1, exclude=exclude)[:, 0] == targets).mean()
+
+    def accuracy(scores: np.ndarray) -> float:
+        return (top_k(scores, 1, exclude=exclude)[:, 0] == targets).mean()
+
+    scores = model.scores(histories)
+    assert scores.shape == (200, N_ITEMS) and scores.dtype == np.float32
+    return accuracy(scores), accuracy(MostPopular.fit(prepared).scores(histories))
+
+
+def test_sasrec_learns_the_next_item(cyclic, sasrec):
+    accuracy, popular = next_item_accuracy(sasrec, cyclic)
     assert accuracy > 0.8, accuracy
     assert accuracy > popular + 0.5, (accuracy, popular)
 

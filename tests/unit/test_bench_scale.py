@@ -99,7 +99,7 @@ def test_most_users_are_short_and_prepare_keeps_the_rest(tmp_path):
     data = read_amazon_layout(tmp_path)
     lengths = data.interactions.groupby("user_id").size()
     assert 1.4 < lengths.mean() < 1.9 and (lengths <= 2).mean() > 0.8  # as Video_Games before filtering
-    prepared = prepare(data, PrepareConfig(kcore=5, max_history=50))
+    prepared = prepare(data, PrepareConfig(kcore=5, max_user_interactions=50))
     assert 0 < len(prepared.sequences) < 0.1 * counts["users"]
     assert 0 < len(prepared.items) < counts["items"]
 

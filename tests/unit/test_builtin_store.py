@@ -11,18 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sidrec_lib.builtin_store import (
+from sidrec_lib.builtin import (
     CATEGORY,
     DEFAULT_VOCAB_DIR,
     META_FILENAME,
     REVIEWS_FILENAME,
-    BuiltinStoreConfig,
     generate_store,
     load_vocab,
+    store_folder_name,
     write_store,
 )
+from sidrec_lib.presets import BuiltinConfig, get_preset
 
-CONFIG = BuiltinStoreConfig(n_items=400, n_users=500, seed=3)
+CONFIG = BuiltinConfig(n_items=400, n_users=500, seed=3)
 META_KEYS = {
     "parent_asin", "title", "description", "features", "store", "main_category", "categories", "details",
     "average_rating", "rating_number", "price",
@@ -217,7 +218,7 @@ def test_sequels_are_bought_after_their_predecessors(items, histories):
 
 def test_popularity_has_a_long_tail():
     # A catalog large for its shoppers, as in real data: tiny catalogs saturate and flatten the tail.
-    meta, reviews = generate_store(BuiltinStoreConfig(n_items=1500, n_users=400, seed=3))
+    meta, reviews = generate_store(BuiltinConfig(n_items=1500, n_users=400, seed=3))
     counts = Counter(r["parent_asin"] for r in reviews)
     per_item = np.sort([counts.get(m["parent_asin"], 0) for m in meta])[::-1]
     assert per_item[: len(per_item) // 10].sum() >= 0.35 * per_item.sum()
@@ -235,7 +236,7 @@ def test_users_stick_to_one_or_two_platform_families(items, histories):
 
 
 def test_write_store_round_trip_is_byte_identical(tmp_path, store):
-    small = BuiltinStoreConfig(n_items=120, n_users=80, seed=1)
+    small = BuiltinConfig(n_items=120, n_users=80, seed=1)
     first = write_store(small, tmp_path / "a" / "nested")
     second = write_store(small, tmp_path / "b")
     assert first == tmp_path / "a" / "nested"
@@ -260,13 +261,26 @@ def test_write_store_round_trip_is_byte_identical(tmp_path, store):
     ],
 )  # fmt: skip
 def test_bad_config_is_a_clear_error(bad):
-    with pytest.raises(ValueError, match="|".join(bad)):
-        BuiltinStoreConfig(**bad)
+    with pytest.raises(ValueError, match="|".join(f"builtin.{name}" for name in bad)):
+        generate_store(replace(CONFIG, **bad))
+    with pytest.raises(ValueError, match="|".join(f"builtin.{name}" for name in bad)):
+        get_preset("ci", {f"builtin.{name}": value for name, value in bad.items()})
+
+
+def test_folder_name_changes_only_with_non_default_knobs():
+    assert store_folder_name(CONFIG) == "builtin-400items-500users-seed3"
+    tweaked = store_folder_name(replace(CONFIG, accessory_share=0.2))
+    assert tweaked.startswith("builtin-400items-500users-seed3-")
+    assert tweaked == store_folder_name(replace(CONFIG, accessory_share=0.2))
+    assert tweaked != store_folder_name(replace(CONFIG, two_family_share=0.2))
+    assert store_folder_name(replace(CONFIG, start_year=2010)) == store_folder_name(
+        replace(CONFIG, start_year=2010)
+    )
 
 
 def test_vocabulary_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        generate_store(BuiltinStoreConfig(n_items=10, n_users=5), tmp_path / "nowhere")
+        generate_store(BuiltinConfig(n_items=10, n_users=10), tmp_path / "nowhere")
     vocab = tmp_path / "vocab"
     shutil.copytree(DEFAULT_VOCAB_DIR, vocab)
     assert load_vocab(vocab) == load_vocab()
@@ -283,5 +297,5 @@ def test_vocabulary_errors_name_the_file(tmp_path):
 
 def test_generation_accepts_a_vocab_dir(tmp_path):
     vocab = Path(shutil.copytree(DEFAULT_VOCAB_DIR, tmp_path / "vocab"))
-    config = BuiltinStoreConfig(n_items=60, n_users=30)
+    config = BuiltinConfig(n_items=60, n_users=30)
     assert generate_store(config, vocab) == generate_store(config)

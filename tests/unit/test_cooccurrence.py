@@ -4,17 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sidrec_lib.builtin_store import BuiltinStoreConfig, write_store
+from sidrec_lib.builtin import write_store
 from sidrec_lib.cooccurrence import cooccurrence_counts, cooccurrence_vectors, mix_vectors, ppmi
 from sidrec_lib.prepare import PreparedData, item_labels, prepare
-from sidrec_lib.presets import PrepareConfig
+from sidrec_lib.presets import BuiltinConfig, PrepareConfig
 from sidrec_lib.sources import read_amazon_layout
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> PreparedData:
-    folder = write_store(BuiltinStoreConfig(n_items=300, n_users=600, seed=2), tmp_path_factory.mktemp("s"))
-    return prepare(read_amazon_layout(folder), PrepareConfig(kcore=3, max_history=30))
+    folder = write_store(BuiltinConfig(n_items=300, n_users=600, seed=2), tmp_path_factory.mktemp("s"))
+    return prepare(read_amazon_layout(folder), PrepareConfig(kcore=3, max_user_interactions=30))
 
 
 def test_counts_pairs_within_the_window_both_ways():

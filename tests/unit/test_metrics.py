@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sidrec_lib.constraints import Constraint, HolderIndex
 from sidrec_lib.evaluate import compare_with_strongest, comparison_text
 from sidrec_lib.metrics import (
     bootstrap_ci,
@@ -45,28 +46,26 @@ def test_bootstrap_interval_shrinks_with_more_users():
 
 
 def test_steering_scores_by_hand():
-    steerable = pd.DataFrame(
-        {
-            "item_id": ["a", "b", "c", "d"],
-            "attribute": ["genre"] * 4,
-            "value": ["rpg", "rpg", "racing", "racing"],
-            "text": ["rpg", "rpg", "racing", "racing"],
-        }
-    )
+    facts = {
+        "a": {"genre": ["rpg"]},
+        "b": {"genre": ["rpg"]},
+        "c": {"genre": ["racing"]},
+        "d": {"genre": ["racing"]},
+    }
+    index = HolderIndex(["a", "b", "c", "d"], facts)
     requests = pd.DataFrame(
         {
             "kind": ["catalog", "oracle", "oracle"],
             "attribute": ["genre"] * 3,
-            "value": ["rpg", "racing", "rpg"],
             "user_id": [None, "u1", "u2"],
             "history": [[], ["a"], ["c"]],
             "target": [None, "d", "b"],
-            "request": ["x", "y", "z"],
+            "constraints": [(Constraint("genre", (v,)),) for v in ("rpg", "racing", "rpg")],
         }
     )
     lists = [["a", "c", "b"], ["d", "c", "a"], ["a", "d", "c"]]
     assert attribute_precision(lists, [{"a", "b"}] * 3, k=2).tolist() == [0.5, 0.0, 0.5]
-    table = score(requests, lists, steerable, k=2)
+    table = score(requests, lists, index, k=2)
     assert table.loc[("genre", "catalog"), "precision@2"] == 0.5
     assert table.loc[("genre", "oracle"), "precision@2"] == pytest.approx((1.0 + 0.5) / 2)
     assert table.loc[("genre", "oracle"), "ndcg@2"] == pytest.approx(
@@ -77,7 +76,11 @@ def test_steering_scores_by_hand():
     # rpg with neither bought (1); the catalog request too (1). Hiding "b" from u2 halves its ceiling.
     assert table["ceiling@2"].tolist() == [1.0, 1.0]
     requests.at[2, "history"] = ["b"]
-    assert score(requests, lists, steerable, k=2).loc[("genre", "oracle"), "ceiling@2"] == 0.75
+    assert score(requests, lists, index, k=2).loc[("genre", "oracle"), "ceiling@2"] == 0.75
+    # A request that excludes: anything but racing, for u1 (who bought a): only b is left.
+    negated = requests.iloc[[1]].assign(constraints=[(Constraint("genre", ("racing",), include=False),)])
+    row = score(negated, [["b", "c"]], index, k=2).iloc[0]
+    assert (row["precision@2"], row["ceiling@2"], row["ndcg@2"]) == (0.5, 0.5, 0.0)
 
 
 def test_paired_difference_and_popularity_bands():

@@ -53,7 +53,7 @@ def test_kcore_reaches_a_fixed_point():
 
 def test_prepare_filters_and_splits_leave_last_out():
     source = random_source()
-    data = prepare(source, PrepareConfig(kcore=5, max_history=20))
+    data = prepare(source, PrepareConfig(kcore=5, max_user_interactions=20))
     inter = data.interactions
     assert (data.items.title != "").all()
     assert not inter.duplicated(["user_id", "item_id"]).any()
@@ -94,7 +94,9 @@ def test_ties_keep_file_order():
             "rating": 5.0,
         }
     )
-    data = prepare(SourceData("t", "Toys", None, items, inter, []), PrepareConfig(kcore=1, max_history=10))
+    data = prepare(
+        SourceData("t", "Toys", None, items, inter, []), PrepareConfig(kcore=1, max_user_interactions=10)
+    )
     assert data.sequences.item_ids[0] == ["I004", "I001", "I002", "I003"]
 
 
@@ -108,13 +110,15 @@ def test_users_need_three_interactions_even_with_small_k():
             "rating": 5.0,
         }
     )
-    data = prepare(SourceData("t", "Toys", None, items, inter, []), PrepareConfig(kcore=1, max_history=10))
+    data = prepare(
+        SourceData("t", "Toys", None, items, inter, []), PrepareConfig(kcore=1, max_user_interactions=10)
+    )
     assert data.sequences.user_id.tolist() == ["b"]
 
 
 def test_nothing_left_is_a_clear_error():
     with pytest.raises(ValueError, match="lower prepare.kcore"):
-        prepare(random_source(n=200), PrepareConfig(kcore=50, max_history=100))
+        prepare(random_source(n=200), PrepareConfig(kcore=50, max_user_interactions=100))
     items = random_source().items
     short = pd.DataFrame(
         {"user_id": ["a", "a", "b"], "item_id": ["I001", "I002", "I001"], "timestamp": range(3)}
@@ -132,7 +136,7 @@ def test_attribute_table_from_store_details_categories():
 
 
 def test_save_load_round_trip(tmp_path):
-    data = prepare(random_source(), PrepareConfig(kcore=5, max_history=20))
+    data = prepare(random_source(), PrepareConfig(kcore=5, max_user_interactions=20))
     data.save(lambda name: tmp_path / name)
     loaded = type(data).load(tmp_path)
     pd.testing.assert_frame_equal(loaded.interactions, data.interactions)

@@ -46,7 +46,7 @@ def test_stage1_of_a_pretrained_base_changes_only_the_sid_rows(hub_model_dir, tm
     initial = {n: p.detach()[old_rows:].clone() for n, p in model.named_parameters() if p.shape[0] > old_rows}
     train_new_rows_only(model, new_ids)
     corpus = [f"{HUB_TEXTS[i]}\nID: {CATALOG.sid(f'i{i}')}" for i in range(12)] * 8
-    trainer, resumed = run_sft(
+    trainer = sft_trainer(
         model,
         tokenizer,
         Dataset.from_dict({"text": corpus}),
@@ -54,6 +54,7 @@ def test_stage1_of_a_pretrained_base_changes_only_the_sid_rows(hub_model_dir, tm
         tmp_path / "ckpt",
         max_length=128,
     )
+    resumed = run_sft(trainer)
     assert resumed == 0
     after = dict(trainer.model.named_parameters())
     assert set(after) == set(before)
@@ -97,10 +98,11 @@ def test_a_lora_stage_trains_adapters_and_sid_rows_and_merges(hub_model_dir, tmp
     }
     before = {key: weight.detach().clone() for key, weight in embeddings.items()}
     old_rows = min(new_ids)
-    trainer, _ = run_sft(
+    trainer = sft_trainer(
         with_lora(model, cfg, new_ids), tokenizer, dataset, cfg, tmp_path / "ckpt", max_length=128,
         assistant_only=assistant_only,
     )  # fmt: skip
+    run_sft(trainer)
     adapted = trainer.model
     trained = [name for name, p in adapted.named_parameters() if p.requires_grad]
     assert all("lora_" in name or "embed_tokens" in name or "lm_head" in name for name in trained), trained

@@ -310,6 +310,17 @@ def test_files_already_in_place_are_not_downloaded(tmp_path, monkeypatch):
     assert list(data.items.item_id) == ["I1"] and len(data.interactions) == 1
 
 
+def test_builtin_stores_with_other_knobs_get_their_own_folder(tmp_path):
+    sizes = {"builtin.n_items": 60, "builtin.n_users": 40, "builtin.seed": 2}
+    plain = load_source(get_preset("ci", sizes), tmp_path)
+    tweaked = load_source(get_preset("ci", {**sizes, "builtin.accessory_share": 0.3}), tmp_path)
+    folders = sorted(p.name for p in (tmp_path / "raw").iterdir())
+    assert folders[0] == "builtin-60items-40users-seed2"
+    assert len(folders) == 2 and folders[1].startswith("builtin-60items-40users-seed2-")
+    accessories = [(data.items.categories.str[2] == "Accessories").sum() for data in (plain, tweaked)]
+    assert accessories == [6, 18]  # a tenth by default, then 0.3 of the 60 items
+
+
 class FakeResponse:
     """What ``urlopen`` returns: a body read in blocks, and headers."""
 

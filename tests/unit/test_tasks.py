@@ -9,19 +9,24 @@ import pandas as pd
 import pytest
 
 from sidrec_lib.attributes import SteerPicker, item_facts, steerable_attributes, steerable_names
-from sidrec_lib.builtin_store import BuiltinStoreConfig, write_store
+from sidrec_lib.builtin import write_store
+from sidrec_lib.compound import KINDS as COMPOUND_KINDS
+from sidrec_lib.compound import is_heldout
+from sidrec_lib.constraints import HolderIndex
 from sidrec_lib.corpus import stage1_corpus, steer_listings, value_listings
 from sidrec_lib.phrasings import describe_item, explain_answer, format_history, load_phrasings
 from sidrec_lib.prepare import PreparedData, prepare
-from sidrec_lib.presets import PrepareConfig, TaskConfig
+from sidrec_lib.presets import BuiltinConfig, CorpusConfig, PrepareConfig, TaskConfig
 from sidrec_lib.sources import read_amazon_layout
+from sidrec_lib.steering import build_compound_requests
 from sidrec_lib.tasks import TASKS, task_mix
 from sidrec_lib.tokens import SidCatalog
 
 CONFIG = TaskConfig(
-    max_history=6, next_item_per_user=3, requests_per_user=2, requests_without_history=150, explanations=120
-)
-RECOMMENDING = ("next_item", "title_to_sid", "request", "steer")
+    prompt_history=6, next_item_per_user=3, requests_per_user=2, requests_without_history=150,
+    explanations=120, compound_per_user=2,
+)  # fmt: skip
+RECOMMENDING = ("next_item", "title_to_sid", "request", "steer", "compound")
 
 
 def fake_catalog(item_ids, seed=0) -> SidCatalog:
@@ -37,10 +42,8 @@ def phrasings() -> dict:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> tuple[PreparedData, SidCatalog]:
-    folder = write_store(
-        BuiltinStoreConfig(n_items=200, n_users=300, seed=1), tmp_path_factory.mktemp("store")
-    )
-    prepared = prepare(read_amazon_layout(folder), PrepareConfig(kcore=2, max_history=20))
+    folder = write_store(BuiltinConfig(n_items=200, n_users=300, seed=1), tmp_path_factory.mktemp("store"))
+    prepared = prepare(read_amazon_layout(folder), PrepareConfig(kcore=2, max_user_interactions=20))
     return prepared, fake_catalog(prepared.items.item_id)
 
 
@@ -59,8 +62,10 @@ def brand_store(store) -> tuple[PreparedData, SidCatalog]:
 
 
 def turns(row) -> tuple[str, str]:
-    user, assistant = row.messages
-    assert (user["role"], assistant["role"]) == ("user", "assistant")
+    """The last user turn and the answer to it (a refining request has a turn and an answer before)."""
+    *earlier, user, assistant = row.messages
+    assert [m["role"] for m in row.messages] == ["user", "assistant"] * (len(earlier) // 2 + 1)
+    assert len(earlier) == (2 if row.task == "compound" and row.attribute == "refine" else 0)
     return user["content"], assistant["content"]
 
 
@@ -114,13 +119,15 @@ def test_no_valid_or_test_item_reaches_a_users_examples(store, mix):
     }
     train = train_sequences(prepared)
     with_user = mix[mix.user_id.notna()]
-    assert set(with_user.task) == {"next_item", "request", "steer", "explain"}
+    assert set(with_user.task) == {"next_item", "request", "steer", "explain", "compound"}
     for row in with_user.itertuples():
-        prompt, answer = turns(row)
-        named = set(catalog.items_in(prompt)) | set(catalog.items_in(answer)) | {row.target_item}
+        said = " ".join(message["content"] for message in row.messages)
+        named = set(catalog.items_in(said)) | {row.target_item}
         assert not named & last_two[row.user_id], row
         # A request for any value may be answered by an item the user never bought; all else is theirs.
-        shown = named - {row.target_item} if row.task == "steer" else named
+        answers = " ".join(m["content"] for m in row.messages if m["role"] == "assistant")
+        answered = {row.target_item, *catalog.items_in(answers)}
+        shown = named - answered if row.task in ("steer", "compound") else named
         assert shown <= set(train[row.user_id])
 
 
@@ -134,7 +141,7 @@ def test_histories_are_the_items_just_before_the_target(store, mix):
         shown = catalog.items_in(turns(row)[0])
         if row.task == "explain":  # the prompt also names the item to explain
             shown = [item for item in shown if item != row.target_item]
-        assert shown == seq[max(0, t - CONFIG.max_history) : t]
+        assert shown == seq[max(0, t - CONFIG.prompt_history) : t]
 
 
 def test_prompts_use_only_train_phrasings(store, mix, phrasings):
@@ -142,9 +149,21 @@ def test_prompts_use_only_train_phrasings(store, mix, phrasings):
     fragments = {f.strip() for text in heldout for f in re.split(r"\{\w+\}", text) if len(f.strip()) >= 8}
     assert len(fragments) > 20
     requests = phrasings["requests"]
+    compound = phrasings["compound"]
     for row in mix.itertuples():
         prompt, _ = turns(row)
-        assert not [f for f in fragments if f in prompt], prompt
+        asked = [m["content"] for m in row.messages if m["role"] == "user"]
+        assert not [f for text in asked for f in fragments if f in text], asked
+        if row.task == "compound":
+            first = (
+                alternatives([t for spec in requests.values() for t in spec["train"]])
+                if row.attribute == "refine"
+                else alternatives(_train_lists(compound[row.attribute]))
+            )
+            assert re.fullmatch(alternatives(phrasings["with_history"]["train"], request=first), asked[0])
+            if row.attribute == "refine":
+                assert re.fullmatch(alternatives(compound["refine"]["train"]), asked[1])
+            continue
         if row.task in ("request", "steer"):
             request = alternatives(requests[row.attribute]["train"])
             pattern = (
@@ -171,6 +190,11 @@ def test_counts_follow_the_config(store, mix):
     assert requests.user_id.isna().sum() == CONFIG.requests_without_history
     assert requests.groupby("user_id").size().max() <= CONFIG.requests_per_user
     assert mix[mix.task == "steer"].groupby("user_id").size().max() <= CONFIG.steer_requests_per_user
+    compound = mix[mix.task == "compound"].groupby("user_id").size()
+    assert (
+        compound.max() <= CONFIG.compound_per_user
+        and compound.sum() >= 0.5 * len(train) * CONFIG.compound_per_user
+    )
 
 
 def test_request_targets_hold_the_requested_value(store, mix, phrasings):
@@ -181,7 +205,7 @@ def test_request_targets_hold_the_requested_value(store, mix, phrasings):
     assert set(mix[asking].attribute) == set(steerable_names(prepared)) == set(steerable.attribute)
     for row in mix[asking].itertuples():
         assert (row.target_item, row.attribute, row.value) in held
-    assert mix[~asking][["attribute", "value"]].isna().all().all()
+    assert mix[~asking & (mix.task != "compound")][["attribute", "value"]].isna().all().all()
 
 
 @pytest.mark.parametrize("pool", [1, 5])
@@ -241,7 +265,8 @@ def test_mix_is_deterministic_by_seed(store, mix, phrasings):
 
     assert dump(again) == dump(mix)
     assert dump(other) != dump(mix)
-    assert len(other) == len(mix)
+    # Every count is set by the config, but for compound requests, which are skipped where none fits.
+    assert (other.task != "compound").sum() == (mix.task != "compound").sum()
 
 
 def test_catalog_answers_and_explanations(store, mix):
@@ -338,7 +363,7 @@ def test_stage1_corpus(store, phrasings):
     prepared, catalog = store
     texts = [f"Title: {t}" for t in prepared.items.title]
     steerable = steerable_attributes(prepared, phrasings)
-    config = TaskConfig(sequence_history=5)
+    config = CorpusConfig(sequence_length=5)
     corpus = stage1_corpus(prepared, catalog, texts, config, steerable, seed=3)
     id_docs = [d for d in corpus if "\nID: " in d]
     assert len(id_docs) == len(prepared.items)
@@ -358,7 +383,7 @@ def test_stage1_corpus_repeats_sequences_and_fact_lines(store, phrasings):
     texts = [f"Title: {t}" for t in prepared.items.title]
     steerable = steerable_attributes(prepared, phrasings)
     facts = item_facts(prepared, steerable)
-    config = TaskConfig(sequence_history=5, sequence_repeats=3, fact_repeats=2)
+    config = CorpusConfig(sequence_length=5, sequence_repeats=3, fact_repeats=2)
     corpus = stage1_corpus(prepared, catalog, texts, config, steerable, seed=3)
     sequences = [format_history(seq, catalog, 5) for seq in train_sequences(prepared).values() if seq]
     assert all(corpus.count(doc) >= 3 for doc in sequences)
@@ -385,7 +410,7 @@ def test_value_listings_name_a_value_then_only_items_that_have_it(store, phrasin
         key: sorted(list(items) * 2) for key, items in holders.items()
     }
     texts = [f"Title: {t}" for t in prepared.items.title]
-    config = TaskConfig(sequence_history=5, listing_repeats=2, listing_size=4)
+    config = CorpusConfig(sequence_length=5, listing_repeats=2, listing_size=4)
     corpus = stage1_corpus(prepared, catalog, texts, config, steerable, seed=3)
     listings = [d for d in corpus if d.split(": ")[0] in {"Platform", "Genre", "Franchise", "Price tier"}]
     listings += [d for d in corpus if d.startswith("Multiplayer: ")]
@@ -396,7 +421,7 @@ def test_steer_listings_follow_a_train_history_with_its_best_fitting_holders(sto
     prepared, catalog = store
     steerable = steerable_attributes(prepared, phrasings)
     picker = SteerPicker(prepared, catalog, steerable, item_facts(prepared, steerable))
-    config = TaskConfig(max_history=4, steer_listings_per_user=2, steer_pool=5)
+    config = CorpusConfig(prompt_history=4, steer_listings_per_user=2, steer_pool=5)
     documents = steer_listings(prepared, catalog, picker, config, np.random.default_rng(0))
     assert len(documents) > 1.5 * len(prepared.sequences)
     holders = steerable.groupby(["attribute", "text"]).item_id.apply(set)
@@ -469,3 +494,35 @@ def test_load_phrasings_names_the_file(tmp_path):
     partial.write_text('{"next_item": {}}')
     with pytest.raises(ValueError, match="partial.json.*requests"):
         load_phrasings(partial)
+
+
+def _train_lists(tree) -> list[str]:
+    """Every phrasing under a ``train`` key of ``tree``."""
+    if isinstance(tree, dict):
+        return [t for k, v in tree.items() for t in (v if k == "train" else _train_lists(v))]
+    return []
+
+
+def test_compound_requests_never_train_on_heldout_combinations(store, mix):
+    prepared, catalog = store
+    compound = mix[mix.task == "compound"]
+    assert set(compound.attribute) == set(COMPOUND_KINDS)
+    facts = item_facts(prepared, steerable_attributes(prepared, load_phrasings()))
+    pairs = compound[compound.attribute.isin(["pair", "refine"])]
+    assert len(pairs) > 50
+    for detail, target in zip(pairs.value, pairs.target_item):
+        values = re.findall(r"(\w+)=(.+?)(?: \+ | then |$)", detail)
+        assert len(values) == 2 and not is_heldout(values), detail
+        assert all(
+            value in facts[target].get(attribute, ()) for attribute, value in values
+        )  # the answer fits
+    # The benchmark asks for held-out combinations only, each met by its answers.
+    index = HolderIndex(prepared.items.item_id.tolist(), facts)
+    asked = build_compound_requests(
+        prepared, steerable_attributes(prepared, load_phrasings()), load_phrasings(), index, 10
+    )
+    combined = asked[asked.kind.isin(["pair", "refine"])]
+    assert len(combined) > 10
+    assert all(is_heldout([(c.attribute, c.values[0]) for c in cs]) for cs in combined.constraints)
+    oracle = asked[asked.variant == "oracle"]
+    assert all(all(c.met_by(facts[t]) for c in cs) for cs, t in zip(oracle.constraints, oracle.target))
