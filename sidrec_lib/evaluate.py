@@ -185,12 +185,19 @@ def transcripts(hybrid: HybridRecommender, users: pd.DataFrame, prepared: Prepar
     return "\n".join(lines) + "\n"
 
 
-def explain_top_picks(hybrid: HybridRecommender, histories: list[list[str]], items: list[str]) -> list[dict]:
-    """The hybrid's free-text explanation of why each item fits its history: dicts with ``reply`` (raw
-    SIDs kept), ``item_id`` and ``history``, as :func:`~sidrec_lib.faithfulness.faithfulness` reads them."""
+def explain_top_picks(
+    hybrid: HybridRecommender, histories: list[list[str]], lists: list[list[str]]
+) -> list[dict]:
+    """The hybrid's free-text explanation of why the top item of each list fits its history: dicts
+    with ``reply`` (raw SIDs kept), ``item_id`` and ``history``, as
+    :func:`~sidrec_lib.faithfulness.faithfulness` reads them."""
     return [
-        {"reply": hybrid.reply(explain_turn(hybrid, history, item)), "item_id": item, "history": history}
-        for history, item in zip(tqdm(histories, desc="explanations"), items)
+        {
+            "reply": hybrid.reply(explain_turn(hybrid, history, ranked[0])),
+            "item_id": ranked[0],
+            "history": history,
+        }
+        for history, ranked in zip(tqdm(histories, desc="explanations"), lists)
     ]
 
 

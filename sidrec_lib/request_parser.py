@@ -49,8 +49,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ParsedRequest",
     "RequestParser",
-    "fact_holders",
-    "meeting_mask",
     "parse_accuracy",
     "parser_pipeline",
 ]
@@ -176,17 +174,6 @@ def _title_cores(title: str) -> list[str]:
         if head != title:
             cores.append(head)
     return cores
-
-
-def fact_holders(facts: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[tuple[str, str], frozenset[str]]:
-    """(attribute, value) → items holding it, from item facts: every value counts (the steerable table
-    keeps only values a request can name, so "Standard" price tier is missing from it)."""
-    holders: dict[tuple[str, str], set[str]] = {}
-    for item, by_attribute in facts.items():
-        for attribute, values in by_attribute.items():
-            for value in values:
-                holders.setdefault((attribute, value), set()).add(item)
-    return {key: frozenset(items) for key, items in holders.items()}
 
 
 class RequestParser:
@@ -801,53 +788,30 @@ class RequestParser:
 def parser_pipeline(
     parsed: Sequence[ParsedRequest],
     scores: np.ndarray,
-    holders: Mapping[tuple[str, str], frozenset[str]],
-    item_ids: Sequence[str],
+    index: HolderIndex,
     histories: Sequence[Sequence[str]],
     k: int = 10,
 ) -> list[list[str]]:
-    """The classic pipeline: each request's recommender ``scores`` (its user's history plus reference
-    item, computed by the caller) restricted to the items meeting the parsed constraints; the plain
-    ranking when the parse found nothing or no item outside the history meets it. History items (and
-    the reference item) are never recommended. ``holders``: (attribute, value) → items
-    (:class:`~sidrec_lib.constraints.HolderIndex`, or :func:`fact_holders`)."""
+    """The classic pipeline: each request's recommender ``scores`` over ``index.item_ids`` (its user's
+    history plus reference item, computed by the caller) restricted to the items meeting the parsed
+    constraints; the plain ranking when the parse found nothing or no item outside the history meets
+    it. History items (and the reference item) are never recommended."""
     scores = np.asarray(scores, dtype=np.float32)
     if len(parsed) != len(scores) or len(histories) != len(scores):
         raise ValueError(f"{len(parsed)} parses, {len(histories)} histories and {len(scores)} score rows")
-    item_ids = list(item_ids)
-    index = {item: j for j, item in enumerate(item_ids)}
     exclude = [
-        [i for i in dict.fromkeys([*history, *([p.reference] if p.reference else [])]) if i in index]
+        [i for i in dict.fromkeys([*history, *([p.reference] if p.reference else [])]) if i in index.row_of]
         for p, history in zip(parsed, histories)
     ]
-    allowed = np.ones((len(scores), len(item_ids)), dtype=bool)
+    allowed = np.ones((len(scores), len(index.item_ids)), dtype=bool)
     for row, (request, blocked) in enumerate(zip(parsed, exclude)):
         if not request.constraints:
             continue
-        mask = meeting_mask(request.constraints, holders, item_ids)
-        mask[[index[i] for i in blocked]] = False
+        mask = index.mask(request.constraints)
+        mask[[index.row_of[i] for i in blocked]] = False
         if mask.any():
             allowed[row] = mask
-    return ranked_ids(scores, item_ids, k, exclude, allowed)
-
-
-def meeting_mask(
-    constraints: Iterable[Constraint],
-    holders: HolderIndex | Mapping[tuple[str, str], Iterable[str]],
-    item_ids: Sequence[str],
-) -> np.ndarray:
-    """Bool mask over ``item_ids``: the items meeting every constraint. ``holders``: a
-    :class:`~sidrec_lib.constraints.HolderIndex` over the same items, or (attribute, value) → items."""
-    if isinstance(holders, HolderIndex) and list(holders.item_ids) == list(item_ids):
-        return holders.mask(constraints)
-    index = {item: j for j, item in enumerate(item_ids)}
-    mask = np.ones(len(item_ids), dtype=bool)
-    for constraint in constraints:
-        held = np.zeros(len(item_ids), dtype=bool)
-        for value in constraint.values:
-            held[[index[i] for i in holders.get((constraint.attribute, value), ()) if i in index]] = True
-        mask &= held if constraint.include else ~held
-    return mask
+    return ranked_ids(scores, index.item_ids, k, exclude, allowed)
 
 
 def _key(constraint: Constraint) -> tuple[str, frozenset[str], bool]:

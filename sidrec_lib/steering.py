@@ -29,7 +29,7 @@ from sidrec_lib.embeddings import encode_texts
 from sidrec_lib.evaluate import HYBRID
 from sidrec_lib.metrics import per_user_metrics, target_ranks
 from sidrec_lib.prepare import PreparedData
-from sidrec_lib.request_parser import RequestParser, parser_pipeline
+from sidrec_lib.request_parser import RequestParser, parse_accuracy, parser_pipeline
 
 if TYPE_CHECKING:
     from sidrec_lib.evaluate import HybridRecommender
@@ -362,9 +362,7 @@ class ClassicCompetitors:
         words = [" ".join(turns) for turns in requests.turns]
         queries = encode_texts(self.encoder, words, prompt=self.prompt)
         return {
-            PIPELINE: parser_pipeline(
-                parsed, self.recommender.scores(seeds), self.index, self.index.item_ids, histories, k
-            ),
+            PIPELINE: parser_pipeline(parsed, self.recommender.scores(seeds), self.index, histories, k),
             UPPER_BOUND: ranked_ids(
                 self.recommender.scores(truth),
                 self.index.item_ids,
@@ -374,6 +372,22 @@ class ClassicCompetitors:
             ),
             RETRIEVAL: ranked_ids(queries @ self.item_vectors.T, self.index.item_ids, k, histories),
         }
+
+    def parse_accuracy(self, requests: pd.DataFrame) -> pd.DataFrame:
+        """How often the parser reads the requests right, per attribute (single-value requests) or
+        per kind (compound ones): :func:`~sidrec_lib.request_parser.parse_accuracy`."""
+        by = "kind" if "variant" in requests else "attribute"
+        parsed = pd.Series(
+            self.parser.parse_many([list(turns) for turns in requests.turns]), index=requests.index
+        )
+        return pd.DataFrame(
+            {
+                group: parse_accuracy(
+                    parsed[rows.index].tolist(), rows.constraints.tolist(), rows.reference.tolist()
+                )
+                for group, rows in requests.groupby(by, sort=False)
+            }
+        ).T
 
     def unsteered(self, requests: pd.DataFrame, k: int = 10) -> list[list[str]]:
         """The recommender's plain top-``k`` for each request's history (no request)."""

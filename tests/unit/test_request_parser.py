@@ -12,7 +12,6 @@ from sidrec_lib.phrasings import load_phrasings
 from sidrec_lib.request_parser import (
     ParsedRequest,
     RequestParser,
-    fact_holders,
     parse_accuracy,
     parser_pipeline,
 )
@@ -253,13 +252,12 @@ def scores() -> np.ndarray:
     return np.tile(np.linspace(1.0, 0.0, len(ITEM_IDS), dtype=np.float32), (2, 1))
 
 
-@pytest.mark.parametrize("index", ["holder_index", "mapping"])
-def test_the_pipeline_filters_by_the_parse_and_never_recommends_history(scores, index):
+def test_the_pipeline_filters_by_the_parse_and_never_recommends_history(scores):
     _, facts, _ = catalog()
-    holders = HolderIndex(ITEM_IDS, facts) if index == "holder_index" else fact_holders(facts)
+    holders = HolderIndex(ITEM_IDS, facts)
     horror_on_pc = ParsedRequest((Constraint("genre", ("Horror",)), Constraint("platform", ("PC",))))
     not_racing = ParsedRequest((Constraint("genre", ("Racing",), include=False),))
-    lists = parser_pipeline([horror_on_pc, not_racing], scores, holders, ITEM_IDS, [["g1"], ["g2"]], k=4)
+    lists = parser_pipeline([horror_on_pc, not_racing], scores, holders, [["g1"], ["g2"]], k=4)
     assert lists[0] == ["g7"]  # the one horror game on PC (a short list rather than a padded one)
     assert lists[1] == ["g1", "g5", "g6", "g7"]  # g2 is history, g3/g4/g8 are racing games
 
@@ -270,10 +268,8 @@ def test_the_pipeline_falls_back_to_the_plain_ranking(scores):
     nothing = ParsedRequest()
     only_history = ParsedRequest((Constraint("platform", ("PlayStation",)),))  # only g8, already owned
     like = ParsedRequest((), reference="g2")
-    lists = parser_pipeline([nothing, only_history], scores, holders, ITEM_IDS, [["g1"], ["g8"]], k=3)
+    lists = parser_pipeline([nothing, only_history], scores, holders, [["g1"], ["g8"]], k=3)
     assert lists == [["g2", "g3", "g4"], ["g1", "g2", "g3"]]
-    assert parser_pipeline([like], scores[:1], holders, ITEM_IDS, [[]], k=2) == [
-        ["g1", "g3"]
-    ]  # not the reference
+    assert parser_pipeline([like], scores[:1], holders, [[]], k=2) == [["g1", "g3"]]  # not the reference
     with pytest.raises(ValueError):
-        parser_pipeline([nothing], scores, holders, ITEM_IDS, [[]])
+        parser_pipeline([nothing], scores, holders, [[]])
