@@ -409,6 +409,7 @@ class EvalConfig:
     bootstrap: int = 1000
     steer_per_attribute: int = 100  # single-value requests per attribute and kind
     steer_per_kind: int = 100  # compound requests per kind and variant
+    explanations: int = 100  # test users whose top pick the hybrid explains, each claim checked
     sasrec_hidden: int = 64
     sasrec_epochs: int = 200
     sasrec_patience: int = 5
@@ -430,6 +431,7 @@ class EvalConfig:
         c.at_least("bootstrap", 1)
         c.at_least("steer_per_attribute", 1)
         c.at_least("steer_per_kind", 1)
+        c.at_least("explanations", 1)
         c.rule(
             "sasrec_hidden",
             lambda: self.sasrec_hidden >= SASREC_HEADS and self.sasrec_hidden % SASREC_HEADS == 0,

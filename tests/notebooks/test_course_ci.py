@@ -116,6 +116,7 @@ def test_05_sft(course):
         "request",
         "steer",
         "explain",
+        "compound",
     }
     assert m["final_loss"] < 0.8 * m["first_loss"]
     model_dir = course[0] / "05_sft" / "model"
@@ -157,6 +158,27 @@ def test_06_evaluate(course):
     assert kinds == {"catalog", "history", "oracle"}
     assert attributes == {"platform", "genre", "franchise", "price_tier", "multiplayer"}
     assert all(0 <= row["precision@10"] <= row["ceiling@10"] <= 1 for row in m["steering"].values())
+    models = {key.split("|")[0] for key in m["steering"]}
+    assert models == {"hybrid (SID LM)", "SASRec + parsed request", "SASRec + true values (upper bound)",
+                      "request retrieval"}  # fmt: skip
+    # The true values are a filter that never errs: no classic list meets the request more often.
+    for key, row in m["steering"].items():
+        if key.startswith("SASRec + true values"):
+            assert row["precision@10"] == pytest.approx(row["ceiling@10"]), key
+    # Compound requests: every kind in both variants, a verdict per kind, and how well they parse.
+    assert {tuple(key.split("|")[1:]) for key in m["compound"]} == {
+        (kind, variant)
+        for kind in ("pair", "negation", "like_but", "refine")
+        for variant in ("history", "oracle")
+    }
+    assert set(m["compound_verdicts"]) == {"pair", "negation", "like_but", "refine"}
+    assert all(isinstance(row["wins"], bool) for row in m["compound_verdicts"].values())
+    assert set(m["parse_accuracy"]) == attributes | set(m["compound_verdicts"])
+    assert all(0 <= row["exact"] <= row["found"] <= 1 for row in m["parse_accuracy"].values())
+    explanations = m["explanations"]
+    assert explanations["replies"] == 100 and 0 <= explanations["with_bad_sid"] <= 1
+    chat = (course[0] / "06_evaluate" / "conversations.md").read_text()
+    assert chat.count("### user") == 3 and "only those" in chat  # the refining second turn
     summary = (course[0] / "summary.md").read_text()
     assert "## 06_evaluate" in summary and "test_metrics.png" in summary
 
@@ -260,7 +282,8 @@ def test_notebooks_04_to_06_run_on_a_pretrained_base(course, tmp_path, tied):
     short = [
         f"model.base={base}", "model.max_length=2048", "stage1.max_steps=30", "stage2.max_steps=30",
         "evaluate.users=40", "evaluate.bootstrap=20", "evaluate.steer_per_attribute=4",
-        "evaluate.sasrec_epochs=2", "evaluate.cornac_epochs=1", "evaluate.cornac_dropouts=[0.2]",
+        "evaluate.steer_per_kind=4", "evaluate.explanations=5", "evaluate.sasrec_epochs=2",
+        "evaluate.cornac_epochs=1", "evaluate.cornac_dropouts=[0.2]",
     ]  # fmt: skip
     command = [sys.executable, "ci/run_notebooks.py", "--preset", "ci", "--run", "ci", "--only", "04,05,06"]
     command += ["--artifacts", str(tmp_path), *[option for value in short for option in ("--set", value)]]

@@ -526,3 +526,27 @@ def test_compound_requests_never_train_on_heldout_combinations(store, mix):
     assert all(is_heldout([(c.attribute, c.values[0]) for c in cs]) for cs in combined.constraints)
     oracle = asked[asked.variant == "oracle"]
     assert all(all(c.met_by(facts[t]) for c in cs) for cs, t in zip(oracle.constraints, oracle.target))
+
+
+def test_compound_requests_mean_what_they_say(store):
+    prepared, _ = store
+    phrasings = load_phrasings()
+    steerable = steerable_attributes(prepared, phrasings)
+    facts = item_facts(prepared, steerable)
+    asked = build_compound_requests(prepared, steerable, phrasings, per_kind=15, seed=2)
+    for row in asked.itertuples():
+        recent = row.history[-10:]
+        if row.kind == "negation":  # a value at least two recent items hold, excluded
+            (excluded,) = row.constraints
+            assert not excluded.include
+            holding = [i for i in recent if excluded.values[0] in facts[i].get(excluded.attribute, ())]
+            assert len(holding) >= 2, row
+        elif row.kind == "like_but":  # the last item's genre, and a change the last item itself lacks
+            like, change = row.constraints
+            assert row.reference == row.history[-1] and row.turns[0].count('"') == 2
+            assert like.attribute == "genre" and like.met_by(facts[row.reference])
+            assert not change.met_by(facts[row.reference]), row
+        elif row.kind == "refine":  # the first turn asks for one value, the second narrows it
+            assert len(row.turns) == 2 and row.first == row.constraints[:1]
+        else:
+            assert len(row.turns) == 1 and len(row.constraints) == 2
