@@ -69,6 +69,20 @@ class SidTrie:
             return []
         return self.level_tokens[len(prefix)][self.child[len(prefix)][node] >= 0].tolist()
 
+    def in_text(self, generated: list[int]) -> list[int] | None:
+        """Token ids that may follow ``generated`` free text so that every SID it writes is a catalog
+        item: inside an open SID, the trie's continuations (then ``<|sid_end|>``); outside, None
+        (anything but SID code tokens and ``<|sid_end|>``, as :meth:`text_tokens`)."""
+        opened = max((i for i, token in enumerate(generated) if token == self.start_id), default=-1)
+        if opened < 0 or self.end_id in generated[opened:]:
+            return None
+        return self.allowed(tuple(generated[opened + 1 :])) or [self.end_id]
+
+    def text_tokens(self, vocab_size: int) -> list[int]:
+        """Every token id of a vocabulary of ``vocab_size`` but the SID code tokens and ``<|sid_end|>``."""
+        sid = {self.end_id, *(int(t) for tokens in self.level_tokens for t in tokens)}
+        return [token for token in range(vocab_size) if token not in sid]
+
     def item(self, sequence: tuple[int, ...]) -> str | None:
         """The item whose SID tokens are ``sequence``, or None."""
         if len(sequence) != self.depth:

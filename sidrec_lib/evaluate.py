@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
@@ -95,11 +96,19 @@ class HybridRecommender:
         ranked = self.recommend(turns, k, exclude=histories if exclude_history else None)
         return [[item for item, _ in row] for row in ranked]
 
-    def reply(self, user_turn: str, max_new_tokens: int = 80) -> str:
-        """Free text (unconstrained greedy generation), with SIDs rendered as «titles» by the caller."""
+    def reply(self, user_turn: str, max_new_tokens: int = 80, catalog_sids: bool = True) -> str:
+        """Free text (greedy generation), SIDs rendered as «titles» by the caller. With ``catalog_sids``,
+        every SID the reply opens is finished along the trie, so it names a catalog item; without,
+        generation is unconstrained."""
         prompt = chat_prompt(self.tokenizer, user_turn)
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.model.device)
-        output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        start, text_tokens = inputs.input_ids.shape[1], self.trie.text_tokens(len(self.tokenizer))
+
+        def allowed(_: int, ids: torch.Tensor) -> list[int]:
+            return self.trie.in_text(ids[start:].tolist()) or text_tokens
+
+        constraint = {"prefix_allowed_tokens_fn": allowed} if catalog_sids else {}
+        output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **constraint)
         text = self.tokenizer.decode(output[0, inputs.input_ids.shape[1] :], skip_special_tokens=False)
         return text.split(self.tokenizer.eos_token)[0].strip()
 
@@ -152,9 +161,8 @@ def conversation(
 def free_answer_validity(hybrid: HybridRecommender, histories: list[list[str]]) -> float:
     """Share of histories whose unconstrained next-item answer (free greedy text, no trie) starts with
     a real, well-formed catalog SID."""
-    answers = [
-        hybrid.reply(hybrid.next_item_turn(h), max_new_tokens=12) for h in tqdm(histories, desc="free")
-    ]
+    turns = [hybrid.next_item_turn(h) for h in histories]
+    answers = [hybrid.reply(turn, max_new_tokens=12, catalog_sids=False) for turn in tqdm(turns, desc="free")]
     return float(
         np.mean(
             [bool(found) and found[0].item_id is not None for found in map(hybrid.catalog.parse, answers)]

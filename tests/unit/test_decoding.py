@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sidrec_lib.decoding import SidTrie, greedy_items, recommend
+from sidrec_lib.evaluate import HybridRecommender
 from sidrec_lib.models import add_sid_tokens, build_scratch_model, train_tokenizer
 from sidrec_lib.presets import ModelConfig
 from sidrec_lib.semantic_ids import add_dedup_level
@@ -137,3 +138,23 @@ def test_trie_walks_and_blocks(base):
     first = catalog.codes[:, 0] == catalog.codes[0, 0]
     blocked = trie.blocked([catalog.item_ids[i] for i in np.flatnonzero(first)])
     assert blocked[0].sum() == 1 and blocked[-1].sum() == first.sum()
+
+
+def test_free_text_writes_only_catalog_sids(base):
+    catalog = random_catalog(3, 30, 2, 4)
+    tokenizer, model, trie = model_for(base, catalog, 1)
+    item = catalog.item_ids[5]
+    sid = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(catalog.sid(item)))
+    words = tokenizer("item 3 is red", add_special_tokens=False).input_ids
+    assert trie.in_text(words) is None  # outside a SID: text, never a code or an end
+    text = trie.text_tokens(len(tokenizer))
+    assert trie.start_id in text and trie.end_id not in text and not set(sid[1:-1]) & set(text)
+    for d in range(1, len(sid) - 1):  # inside one: the trie's continuations, then the end
+        assert sid[d] in trie.in_text(words + sid[:d])
+    assert trie.in_text(words + sid[:-1]) == [trie.end_id]
+    assert trie.in_text(words + sid + words) is None
+    # A greedy reply under these constraints never holds a SID that names no item.
+    hybrid = HybridRecommender(model, tokenizer, catalog)
+    for turn in ("item 1 is", "colour green and", "user asks"):
+        reply = hybrid.reply(turn, max_new_tokens=30)
+        assert all(found.problem is None for found in catalog.parse(reply)), reply
