@@ -18,12 +18,12 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from sidrec_lib.artifacts import Run
-from sidrec_lib.attributes import steerable_attributes
+from sidrec_lib.attributes import item_facts, steerable_attributes
 from sidrec_lib.decoding import SidTrie, recommend
 from sidrec_lib.devices import default_device
 from sidrec_lib.metrics import paired_difference, per_user_ndcg
 from sidrec_lib.models import chat_prompt
-from sidrec_lib.phrasings import format_history, load_phrasings
+from sidrec_lib.phrasings import explain_question, format_history, load_phrasings
 from sidrec_lib.prepare import PreparedData
 from sidrec_lib.presets import Preset
 from sidrec_lib.tokens import SidCatalog
@@ -117,20 +117,21 @@ def conversation(
     hybrid: HybridRecommender,
     history: list[str],
     titles: dict[str, str],
-    facts: dict[str, dict[str, str]],
+    texts: dict[str, dict[str, str]],
+    facts: dict[str, dict[str, list[str]]],
 ) -> list[tuple[str, str]]:
     """A short demo dialogue as (speaker, text) turns, SIDs shown as titles.
 
     History → recommendations; a request for an attribute of the top pick (held-out phrasing), then
     a second turn that narrows that answer to another of the top pick's values (held-out refining
-    phrasing; the model sees its own first answer); why the top pick fits. ``facts``: item_id →
-    {attribute: value text}.
+    phrasing; the model sees its own first answer); why the top pick fits. ``texts``: item_id →
+    {attribute: the text a request names its value by}; ``facts``: item_id → {attribute: values}.
     """
     phrasings, compound = hybrid.phrasings, hybrid.phrasings["compound"]
     turns = [("user", "I bought: " + " | ".join(titles[i] for i in history[-5:]))]
     top = hybrid.recommend([hybrid.next_item_turn(history)], k=3, exclude=[history])[0]
     turns.append(("model", " | ".join(titles[item] for item, _ in top)))
-    own = list(facts.get(top[0][0], {}).items())
+    own = list(texts.get(top[0][0], {}).items())
     if own:
         attribute, text = own[0]
         request = phrasings["requests"][attribute]["heldout"][0].format(value=text)
@@ -151,11 +152,43 @@ def conversation(
             ]
             picks = hybrid.recommend([chat], 3, [history])[0]
             turns += [("user", narrow), ("model", " | ".join(titles[item] for item, _ in picks))]
-    turns.append(("user", f"Why {titles[top[0][0]]}?"))
-    turns.append(
-        ("model", hybrid.catalog.render(hybrid.reply(explain_turn(hybrid, history, top[0][0])), titles))
-    )
+    question = explain_turn(hybrid, history, top[0][0], facts, titles)
+    turns += [
+        ("user", f"Why {titles[top[0][0]]}?"),
+        ("model", hybrid.catalog.render(hybrid.reply(question), titles)),
+    ]
     return turns
+
+
+def explain_turn(
+    hybrid: HybridRecommender,
+    history: list[str],
+    item: str,
+    facts: dict[str, dict[str, list[str]]],
+    titles: dict[str, str],
+) -> str:
+    """The user turn asking why ``item`` fits ``history``, both shown with titles and attribute values
+    (:func:`~sidrec_lib.phrasings.explain_question`)."""
+    return explain_question(hybrid.phrasings["explain"]["train"][0], item, history, facts, titles)
+
+
+def transcripts(hybrid: HybridRecommender, users: pd.DataFrame, prepared: PreparedData) -> str:
+    """:func:`conversation` with each of ``users`` (``user_id``, ``history`` columns), as Markdown;
+    the requests name steerable values (:func:`~sidrec_lib.attributes.steerable_attributes`)."""
+    titles = dict(zip(prepared.items.item_id, prepared.items.title))
+    steerable = steerable_attributes(prepared, hybrid.phrasings)
+    facts = item_facts(prepared, steerable)
+    texts: dict[str, dict[str, str]] = {}
+    for item, attribute, text in steerable[["item_id", "attribute", "text"]].itertuples(index=False):
+        texts.setdefault(item, {})[attribute] = text
+    lines = []
+    for user in users.itertuples():
+        lines.append(f"### user {user.user_id}")
+        lines += [
+            f"- **{speaker}**: {text}"
+            for speaker, text in conversation(hybrid, user.history, titles, texts, facts)
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def free_answer_validity(hybrid: HybridRecommender, histories: list[list[str]]) -> float:
@@ -170,38 +203,17 @@ def free_answer_validity(hybrid: HybridRecommender, histories: list[list[str]]) 
     )
 
 
-def explain_turn(hybrid: HybridRecommender, history: list[str], item: str) -> str:
-    """The user turn asking why ``item`` fits ``history``."""
-    question = hybrid.phrasings["explain"]["train"][0]
-    return question.format(sid=hybrid.catalog.sid(item), history=hybrid.history_text(history))
-
-
-def transcripts(hybrid: HybridRecommender, users: pd.DataFrame, prepared: PreparedData) -> str:
-    """:func:`conversation` with each of ``users`` (``user_id``, ``history`` columns), as Markdown;
-    the requests name steerable values (:func:`~sidrec_lib.attributes.steerable_attributes`)."""
-    titles = dict(zip(prepared.items.item_id, prepared.items.title))
-    steerable = steerable_attributes(prepared, hybrid.phrasings)
-    facts: dict[str, dict[str, str]] = {}
-    for item, attribute, text in steerable[["item_id", "attribute", "text"]].itertuples(index=False):
-        facts.setdefault(item, {})[attribute] = text
-    lines = []
-    for user in users.itertuples():
-        lines.append(f"### user {user.user_id}")
-        lines += [
-            f"- **{speaker}**: {text}" for speaker, text in conversation(hybrid, user.history, titles, facts)
-        ]
-    return "\n".join(lines) + "\n"
-
-
 def explain_top_picks(
-    hybrid: HybridRecommender, histories: list[list[str]], lists: list[list[str]]
+    hybrid: HybridRecommender, prepared: PreparedData, histories: list[list[str]], lists: list[list[str]]
 ) -> list[dict]:
     """The hybrid's free-text explanation of why the top item of each list fits its history: dicts
     with ``reply`` (raw SIDs kept), ``item_id`` and ``history``, as
     :func:`~sidrec_lib.faithfulness.faithfulness` reads them."""
+    facts = item_facts(prepared, steerable_attributes(prepared, hybrid.phrasings))
+    titles = dict(zip(prepared.items.item_id, prepared.items.title))
     return [
         {
-            "reply": hybrid.reply(explain_turn(hybrid, history, ranked[0])),
+            "reply": hybrid.reply(explain_turn(hybrid, history, ranked[0], facts, titles)),
             "item_id": ranked[0],
             "history": history,
         }

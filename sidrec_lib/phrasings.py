@@ -13,6 +13,7 @@ import numpy as np
 from sidrec_lib.tokens import SidCatalog
 
 PHRASINGS_PATH = Path(__file__).resolve().parents[1] / "data" / "prompts" / "phrasings.json"
+EXPLAINED_HISTORY = 5  # history items an explain prompt shows, each with its title and values
 REQUIRED_PHRASINGS = (
     "next_item", "sid_to_title", "title_to_sid", "explain", "with_history", "requests", "explanations",
 )  # fmt: skip
@@ -61,6 +62,31 @@ def describe_item(title: str, facts: dict[str, list[str]]) -> str:
         if attribute != "keyword"
     ]
     return f"{head} {'; '.join(parts)}." if parts else head
+
+
+def cited_item(item: str, facts: dict[str, dict[str, list[str]]], titles: dict[str, str]) -> str:
+    """An item as an explanation prompt shows it: its quoted title, then its attribute values (not
+    keywords): '"Feral Infection 2 - PC" (platform: PC; genre: Horror)'."""
+    values = "; ".join(
+        f"{attribute.replace('_', ' ')}: {', '.join(held)}"
+        for attribute, held in facts.get(item, {}).items()
+        if attribute != "keyword"
+    )
+    return f'"{titles[item]}" ({values})' if values else f'"{titles[item]}"'
+
+
+def explain_question(
+    template: str,
+    item: str,
+    history: list[str],
+    facts: dict[str, dict[str, list[str]]],
+    titles: dict[str, str],
+) -> str:
+    """An ``explain`` prompt: why ``item`` fits the last :data:`EXPLAINED_HISTORY` items of ``history``,
+    each shown as :func:`cited_item`, so that every value and title an answer needs is in the prompt
+    to be read, not recalled."""
+    shown = ", ".join(cited_item(i, facts, titles) for i in history[-EXPLAINED_HISTORY:])
+    return template.format(sid=cited_item(item, facts, titles), history=shown)
 
 
 def _article(word: str) -> str:

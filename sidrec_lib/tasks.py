@@ -11,7 +11,8 @@ come from beam search later):
 - ``steer``: a history and a request for any value; the target is the item holding it that shares the
   most attribute values with the user's recent items, so that the request, not the history alone,
   decides what comes back;
-- ``explain``: why an item fits a history, answered from the attribute values they share;
+- ``explain``: why an item fits a history, both shown with their titles and attribute values,
+  answered from the values they share;
 - ``compound``: a history and a request a single metadata filter cannot serve (two values at once,
   negation, "like X but", a second turn that narrows the first; :mod:`sidrec_lib.compound`), in
   training value combinations only; the target is the user's next item when the request was drawn
@@ -32,7 +33,14 @@ from sidrec_lib.compound import KINDS as COMPOUND_KINDS
 from sidrec_lib.compound import CompoundDrawer
 from sidrec_lib.constraints import HolderIndex
 from sidrec_lib.corpus import check_catalog, held_out_items, train_sequences
-from sidrec_lib.phrasings import describe_item, explain_answer, format_history, pick_one
+from sidrec_lib.phrasings import (
+    EXPLAINED_HISTORY,
+    describe_item,
+    explain_answer,
+    explain_question,
+    format_history,
+    pick_one,
+)
 from sidrec_lib.prepare import PreparedData, train_popularity
 from sidrec_lib.presets import TaskConfig
 from sidrec_lib.tokens import SidCatalog
@@ -226,7 +234,7 @@ def _requests_without_history(catalog, steerable, popularity, phrasings, config,
     return rows
 
 
-def _explain_examples(users, catalog, facts, titles, phrasings, config, rng) -> list[dict]:
+def _explain_examples(users, facts, titles, phrasings, config, rng) -> list[dict]:
     """``explanations`` (user, train position t ≥ 1) pairs drawn uniformly: why s[t] fits s[:t]."""
     lengths = np.array([max(len(seq) - 1, 0) for _, seq in users])
     total = int(lengths.sum())
@@ -238,11 +246,8 @@ def _explain_examples(users, catalog, facts, titles, phrasings, config, rng) -> 
         u = int(np.searchsorted(starts, pick, side="right") - 1)
         user, seq = users[u]
         t = int(pick - starts[u]) + 1
-        shown = seq[:t][-config.prompt_history :]
-        sid = catalog.sid(seq[t])
-        prompt = pick_one(rng, options).format(
-            sid=sid, history=format_history(shown, catalog, config.prompt_history)
-        )
+        shown = seq[:t][-EXPLAINED_HISTORY:]
+        prompt = explain_question(pick_one(rng, options), seq[t], shown, facts, titles)
         answer = explain_answer(seq[t], shown, facts, titles, templates)
         rows.append(_row("explain", user, None, None, seq[t], prompt, answer))
     return rows
@@ -274,7 +279,7 @@ def task_mix(
         *_id_examples(prepared, catalog, facts, phrasings, config, rngs[1]),
         *_requests_with_history(users, catalog, steerable, phrasings, config, rngs[2]),
         *_requests_without_history(catalog, steerable, popularity, phrasings, config, rngs[3]),
-        *_explain_examples(users, catalog, facts, titles, phrasings, config, rngs[4]),
+        *_explain_examples(users, facts, titles, phrasings, config, rngs[4]),
         *_steer_requests(users, held_out, picker, catalog, phrasings, config, rngs[6]),
         *_compound_requests(users, held_out, drawer, picker, catalog, phrasings, config, rngs[7]),
     ]

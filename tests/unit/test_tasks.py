@@ -14,7 +14,14 @@ from sidrec_lib.compound import KINDS as COMPOUND_KINDS
 from sidrec_lib.compound import is_heldout
 from sidrec_lib.constraints import HolderIndex
 from sidrec_lib.corpus import stage1_corpus, steer_listings, value_listings
-from sidrec_lib.phrasings import describe_item, explain_answer, format_history, load_phrasings
+from sidrec_lib.phrasings import (
+    EXPLAINED_HISTORY,
+    describe_item,
+    explain_answer,
+    explain_question,
+    format_history,
+    load_phrasings,
+)
 from sidrec_lib.prepare import PreparedData, prepare
 from sidrec_lib.presets import BuiltinConfig, CorpusConfig, PrepareConfig, TaskConfig
 from sidrec_lib.sources import read_amazon_layout
@@ -131,17 +138,27 @@ def test_no_valid_or_test_item_reaches_a_users_examples(store, mix):
         assert shown <= set(train[row.user_id])
 
 
-def test_histories_are_the_items_just_before_the_target(store, mix):
+def test_histories_are_the_items_just_before_the_target(store, mix, phrasings):
     prepared, catalog = store
     train = train_sequences(prepared)
+    facts = item_facts(prepared, steerable_attributes(prepared, phrasings))
+    titles = dict(zip(prepared.items.item_id, prepared.items.title))
     for row in mix[mix.task.isin(["next_item", "request", "explain"]) & mix.user_id.notna()].itertuples():
         seq = train[row.user_id]
         t = seq.index(row.target_item)
         assert t >= 1
-        shown = catalog.items_in(turns(row)[0])
-        if row.task == "explain":  # the prompt also names the item to explain
-            shown = [item for item in shown if item != row.target_item]
-        assert shown == seq[max(0, t - CONFIG.prompt_history) : t]
+        before = seq[max(0, t - CONFIG.prompt_history) : t]
+        if row.task == "explain":  # titles and values of the item and of the history, in the prompt
+            asked = {
+                explain_question(q, row.target_item, seq[:t], facts, titles)
+                for q in phrasings["explain"]["train"]
+            }
+            cited = [item for item in set(seq[:t]) if f'"{titles[item]}" (' in turns(row)[0]]
+            assert set(seq[:t][-EXPLAINED_HISTORY:]) <= set(cited) and len(cited) <= EXPLAINED_HISTORY
+            assert turns(row)[0] in asked
+            assert f'"{titles[before[-1]]}" (' in turns(row)[0] and "platform: " in turns(row)[0]
+        else:
+            assert catalog.items_in(turns(row)[0]) == before
 
 
 def test_prompts_use_only_train_phrasings(store, mix, phrasings):
