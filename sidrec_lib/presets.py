@@ -545,7 +545,7 @@ PRESETS: dict[str, Preset] = {
         # Tuned on valid: 4 → 8 next-item examples per user lifts next-item and steering alike.
         tasks=TaskConfig(
             prompt_history=10, next_item_per_user=8, requests_per_user=1, steer_requests_per_user=2,
-            requests_without_history=5000, explanations=500, steer_pool=10, compound_per_user=2,
+            requests_without_history=5000, explanations=2000, steer_pool=10, compound_per_user=2,
         ),
         stage2=TrainConfig(epochs=1, batch_size=16, learning_rate=1e-3, padding_free=True),
         # Cornac's SASRec reads the last 20 items (90% of train histories are shorter) with its
