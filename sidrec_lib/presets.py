@@ -520,8 +520,9 @@ PRESETS: dict[str, Preset] = {
         stage2=TrainConfig(max_steps=200, batch_size=16, learning_rate=2e-3, padding_free=True,
                            save_steps=100),
         evaluate=EvalConfig(
-            users=300, history_choices=(10,), bootstrap=200, steer_per_attribute=20, steer_per_kind=20,
-            sasrec_epochs=30, cornac_dims=(32,), cornac_max_len=10, cornac_epochs=2, cornac_patience=1,
+            users=300, history_choices=(10,), bootstrap=200, steer_per_attribute=20, steer_per_kind=10,
+            explanations=30, sasrec_epochs=30, cornac_dims=(32,), cornac_max_len=10, cornac_epochs=2,
+            cornac_patience=1,
         ),
     ),
     # The README's main job: built-in data, no download, well under an hour on a 2-core laptop.

@@ -215,7 +215,14 @@ class RequestParser:
         self.keep = tuple(keep)
         self.encoder_max_values = encoder_max_values
         values = steerable.drop_duplicates(["attribute", "value"])[["attribute", "value", "text"]]
-        self.values: list[tuple[str, str, str]] = list(values.itertuples(index=False, name=None))
+        # A value named by a word every request may hold ("made" of "made by", a title keyword on a
+        # real catalog) cannot be read from the words: it is left to the encoder, if anything.
+        boilerplate = self._template_words()
+        self.values: list[tuple[str, str, str]] = [
+            (a, v, t)
+            for a, v, t in values.itertuples(index=False, name=None)
+            if str(t).lower() not in boilerplate
+        ]
         self.attributes = tuple(dict.fromkeys(a for a, _, _ in self.values))
         self._build_literals()
         self._build_titles()
@@ -307,6 +314,7 @@ class RequestParser:
         for kind in ("next_item", "with_history"):
             if kind in self.phrasings:
                 groups[kind] = list(self.phrasings[kind].get("train", []))
+        groups["fragments"] = list(compound.get("fragments", {}).values())
         return groups
 
     def _template_words(self, leave_out: str | None = None) -> set[str]:
@@ -383,7 +391,7 @@ class RequestParser:
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 1), dtype=np.float32)
+            return np.zeros((0, self.encoder.get_embedding_dimension()), dtype=np.float32)
         vectors = self.encoder.encode(
             list(texts),
             batch_size=64,
@@ -523,7 +531,7 @@ class RequestParser:
         """For each unit, both views: (best class by the whole clause, its margin over the best
         value-free phrase, best class by the content words, their similarity). Phrases from the
         templates in ``excluded_sources`` (tuning: the unit's own template group) are left out."""
-        if not units:
+        if not units or not self.classes:  # no attribute with few enough values for the encoder
             return []
         vectors = self._encode([u.text for u in units] + [u.content for u in units])
         texts, contents = vectors[: len(units)], vectors[len(units) :]

@@ -89,6 +89,10 @@ def test_whole_course_records_its_metrics(course):
     assert evaluated["strongest_sasrec"] in ("SASRec", "SASRec (Cornac)")
     assert evaluated["constrained_valid_share"] == 1.0
     assert {key.split("|")[1] for key in evaluated["steering"]} == {"brand", "keyword"}
+    # Brand and keyword together, a negated brand or keyword, and a refining turn; no "like X but",
+    # which needs platforms, price tiers and series.
+    assert set(evaluated["compound_verdicts"]) == {"pair", "negation", "refine"}
+    assert evaluated["parse_accuracy"]["pair"]["exact"] > 0.9  # "made by <brand>" is not a keyword "made"
     figures = {
         name: {k: round(v, 4) for k, v in scores.items() if k in ("ndcg@10", "recall@10")}
         for name, scores in evaluated["test"].items()

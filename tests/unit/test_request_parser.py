@@ -74,6 +74,9 @@ class CountingEncoder:
         self.calls += 1
         return self.encoder.encode(texts, **kwargs)
 
+    def get_embedding_dimension(self) -> int:
+        return self.encoder.get_embedding_dimension()
+
 
 @pytest.fixture(scope="module")
 def encoder():
@@ -273,3 +276,31 @@ def test_the_pipeline_falls_back_to_the_plain_ranking(scores):
     assert parser_pipeline([like], scores[:1], holders, [[]], k=2) == [["g1", "g3"]]  # not the reference
     with pytest.raises(ValueError):
         parser_pipeline([nothing], scores, holders, [[]])
+
+
+def test_a_catalog_whose_values_the_encoder_never_matches_still_parses(encoder):
+    """Attributes with more values than ``encoder_max_values`` are read literally only (a real
+    catalog's brands and keywords): the encoder has no class to match, and parsing still works."""
+    steerable, facts, titles = catalog()
+    parser = RequestParser(steerable, load_phrasings(), encoder, titles, facts, encoder_max_values=0)
+    parsed = parser.parse_many(["Anything but a racing game", "I want something scary"])
+    assert parsed[0].constraints == (Constraint("genre", ("Racing",), include=False),)
+    assert parsed[1].constraints == ()  # a paraphrase needs the encoder
+
+
+def test_a_keyword_that_every_request_may_hold_is_not_read_as_a_value():
+    """On a real catalog a title keyword can be a word of the phrasings ("made" of "made by"): read
+    literally, it would be asked for in every request that names a brand."""
+    rows = [
+        ("p1", "brand", "Acme", "Acme"), ("p1", "keyword", "hose", "hose"), ("p1", "keyword", "made", "made"),
+        ("p2", "brand", "Bolt", "Bolt"), ("p2", "keyword", "made", "made"), ("p3", "keyword", "hose", "hose"),
+    ]  # fmt: skip
+    steerable = pd.DataFrame(rows, columns=["item_id", "attribute", "value", "text"])
+    facts: dict = {}
+    for item, attribute, value, _ in rows:
+        facts.setdefault(item, {}).setdefault(attribute, []).append(value)
+    parser = RequestParser(
+        steerable, load_phrasings(), None, {"p1": "Hose", "p2": "Bolt kit", "p3": "Hose"}, facts
+    )
+    parsed = parser.parse("Got anything that is a hose and made by Acme?")
+    assert set(parsed.constraints) == {Constraint("keyword", ("hose",)), Constraint("brand", ("Acme",))}
