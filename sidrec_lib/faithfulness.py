@@ -364,20 +364,6 @@ class ExplanationChecker:
         return problems
 
 
-def check_explanation(
-    reply: str,
-    item_id: str,
-    history: Sequence[str],
-    facts: Mapping[str, Mapping[str, Sequence[str]]],
-    titles: Mapping[str, str],
-    value_texts: Mapping[str, Mapping[str, Sequence[str]]],
-    catalog: SidCatalog | None = None,
-) -> list[Claim]:
-    """The checked claims of one reply explaining why ``item_id`` fits ``history`` (see
-    :class:`ExplanationChecker`; build one checker for many replies)."""
-    return ExplanationChecker(facts, titles, value_texts, catalog).claims(reply, item_id, history)
-
-
 def faithfulness(
     replies: Iterable[Mapping],
     facts: Mapping[str, Mapping[str, Sequence[str]]],

@@ -11,7 +11,6 @@ from sidrec_lib.faithfulness import (
     SID_MARKERS,
     Claim,
     ExplanationChecker,
-    check_explanation,
     faithfulness,
     value_texts,
 )
@@ -100,7 +99,7 @@ def texts(phrasings) -> dict:
 
 
 def check(reply: str, item: str, history: list[str], texts: dict, **kwargs) -> list[Claim]:
-    return check_explanation(reply, item, history, FACTS, TITLES, texts, **kwargs)
+    return ExplanationChecker(FACTS, TITLES, texts, **kwargs).claims(reply, item, history)
 
 
 def value(attribute: str, name: str, true: bool = True) -> Claim:
@@ -201,9 +200,9 @@ def test_longest_value_text_wins(texts):
 def test_longest_overlapping_text_wins_even_when_it_starts_later():
     facts = {"S": {"franchise": ["Star Wars Saga"], "brand": ["Blue Star"]}}
     texts = {"brand": {"Blue Star": ["Blue Star"]}, "franchise": {"Star Wars Saga": ["Star Wars Saga"]}}
-    assert check_explanation("It continues the Blue Star Wars Saga series.", "S", [], facts, {}, texts) == [
-        Claim("value", True, "franchise", "Star Wars Saga")
-    ]
+    assert ExplanationChecker(facts, {}, texts).claims(
+        "It continues the Blue Star Wars Saga series.", "S", []
+    ) == [Claim("value", True, "franchise", "Star Wars Saga")]
 
 
 def test_fallback_claims_the_title_is_in_the_history(texts, phrasings):
@@ -294,7 +293,7 @@ def test_brand_and_quoted_keyword(phrasings):
         'It is made by Acme, like "Acme 12" Drill Series 5" in your history, and its title also says '
         '"drill", like "Acme 12" Drill Series 5".'
     )
-    claims = check_explanation(reply, "D", ["F", "E"], facts, titles, texts)
+    claims = ExplanationChecker(facts, titles, texts).claims(reply, "D", ["F", "E"])
     assert claims == [
         Claim("value", True, "brand", "Acme"),
         Claim("history_item", True, item="E", title=titles["E"]),
@@ -304,7 +303,7 @@ def test_brand_and_quoted_keyword(phrasings):
     ]
     # "series" names the keyword only when quoted.
     reply = 'Its title also says "series", like "Bolt 3/8" Socket", a series you like.'
-    assert check_explanation(reply, "D", ["F"], facts, titles, texts) == [
+    assert ExplanationChecker(facts, titles, texts).claims(reply, "D", ["F"]) == [
         Claim("value", True, "keyword", "series"),
         Claim("history_item", True, item="F", title=titles["F"]),
         Claim("shared_value", False, "keyword", "series", "F", titles["F"]),
