@@ -13,8 +13,9 @@ import re
 import numpy as np
 import pandas as pd
 
+from sidrec_lib.constraints import HolderIndex
 from sidrec_lib.phrasings import pick_one
-from sidrec_lib.prepare import PreparedData, row_index, train_popularity
+from sidrec_lib.prepare import PreparedData, train_popularity
 from sidrec_lib.tokens import SidCatalog
 
 BUILTIN_STEERABLE = ("platform", "genre", "franchise", "price_tier", "multiplayer")
@@ -151,7 +152,8 @@ class SteerPicker:
         self.choices = value_choices(steerable)
         self.attributes = sorted(self.choices)
         self.item_ids = catalog.item_ids
-        self.row_of = row_index(self.item_ids)
+        self.index = HolderIndex(self.item_ids, facts)  # the items holding each value, as catalog rows
+        self.row_of = self.index.row_of
         fact_index: dict[tuple[str, str], int] = {}
         pairs = [
             (self.row_of[item], fact_index.setdefault((attribute, value), len(fact_index)))
@@ -170,10 +172,6 @@ class SteerPicker:
         self.n_values = len(fact_index)
         pop = train_popularity(prepared).reindex(self.item_ids).fillna(0).to_numpy(dtype=float)
         self.tie_break = pop / (pop.max() + 1.0)  # < 1: popularity only orders items with equal overlap
-        self.holders = {  # sorted rows, each once
-            key: np.unique(np.array([self.row_of[item] for item in group.item_id], dtype=np.int64))
-            for key, group in steerable.groupby(["attribute", "value"])
-        }
         self._excluded = np.zeros(len(self.item_ids), dtype=bool)  # all False between picks
 
     def _values_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +193,7 @@ class SteerPicker:
         attribute = pick_one(rng, self.attributes)
         values, texts, weights = self.choices[attribute]
         v = int(rng.choice(len(values), p=weights))
-        best = self.best_fitting(history, held_out, self.holders[(attribute, values[v])], count)
+        best = self.best_fitting(history, held_out, self.index.rows[(attribute, values[v])], count)
         return (attribute, values[v], texts[v], best) if best else None
 
     def best_fitting(

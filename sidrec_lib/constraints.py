@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sidrec_lib.prepare import row_index
+
 
 @dataclass(frozen=True)
 class Constraint:
@@ -39,7 +41,7 @@ class HolderIndex:
 
     def __init__(self, item_ids: Sequence[str], facts: Mapping[str, Mapping[str, Sequence[str]]]):
         self.item_ids = list(item_ids)
-        self.row_of = {item: row for row, item in enumerate(self.item_ids)}
+        self.row_of = row_index(self.item_ids)
         rows: dict[tuple[str, str], list[int]] = {}
         for item, by_attribute in facts.items():
             row = self.row_of.get(item)

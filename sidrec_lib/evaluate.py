@@ -45,6 +45,7 @@ class HybridRecommender:
 
     def __post_init__(self) -> None:
         self.trie = SidTrie(self.catalog, self.tokenizer)
+        self._text_tokens = self.trie.text_tokens(len(self.tokenizer))  # what a reply writes outside SIDs
 
     @classmethod
     def load(cls, model_dir: str | Path, catalog: SidCatalog, **options) -> HybridRecommender:
@@ -102,10 +103,10 @@ class HybridRecommender:
         generation is unconstrained."""
         prompt = chat_prompt(self.tokenizer, user_turn)
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.model.device)
-        start, text_tokens = inputs.input_ids.shape[1], self.trie.text_tokens(len(self.tokenizer))
+        start = inputs.input_ids.shape[1]
 
         def allowed(_: int, ids: torch.Tensor) -> list[int]:
-            return self.trie.in_text(ids[start:].tolist()) or text_tokens
+            return self.trie.in_text(ids[start:].tolist()) or self._text_tokens
 
         constraint = {"prefix_allowed_tokens_fn": allowed} if catalog_sids else {}
         output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **constraint)

@@ -90,12 +90,13 @@ def _asker(phrasing: list[str], texts: pd.Series, rng: np.random.Generator):
 
 
 def request_prompt(request: pd.Series, history_text: str, phrasings: dict, seed: int) -> str:
-    """The user turn: the request alone, or wrapped with the history by a held-out phrasing."""
+    """The first user turn: the request's first turn alone, or wrapped with the history by a held-out
+    phrasing."""
     if not request.history:
-        return request.request
+        return request.turns[0]
     wrappers = phrasings["with_history"]["heldout"]
     wrapper = wrappers[seed % len(wrappers)]
-    return wrapper.format(history=history_text, request=request.request)
+    return wrapper.format(history=history_text, request=request.turns[0])
 
 
 def attribute_precision(
@@ -227,16 +228,6 @@ def _rows(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     }
 
 
-def hybrid_steered(hybrid: HybridRecommender, requests: pd.DataFrame, k: int = 10) -> list[list[str]]:
-    """The hybrid's top-``k`` for each single-value request (:func:`build_requests`), history excluded."""
-    turns = [
-        request_prompt(r, hybrid.history_text(r.history), hybrid.phrasings, seed=i)
-        for i, r in enumerate(requests.itertuples())
-    ]
-    ranked = hybrid.recommend(turns, k=k, exclude=requests.history.tolist())
-    return [[item for item, _ in row] for row in ranked]
-
-
 def build_compound_requests(
     prepared: PreparedData,
     steerable: pd.DataFrame,
@@ -280,31 +271,30 @@ def build_compound_requests(
     return pd.DataFrame(rows, columns=columns, dtype=object)  # object: None stays None
 
 
-def compound_conversations(hybrid: HybridRecommender, requests: pd.DataFrame) -> list[list[dict]]:
-    """The conversation each compound request makes: the first turn wrapped with the history by a
-    held-out phrasing; for ``refine``, the hybrid's own first answer (its top item) and the second turn."""
-    wrappers = hybrid.phrasings["with_history"]["heldout"]
+def conversations(hybrid: HybridRecommender, requests: pd.DataFrame) -> list[list[dict]]:
+    """The conversation each request makes (:func:`build_requests` or :func:`build_compound_requests`):
+    its first turn (:func:`request_prompt`); for ``refine``, then the hybrid's own first answer (its top
+    item) and the second turn."""
     firsts = [
-        wrappers[i % len(wrappers)].format(history=hybrid.history_text(r.history), request=r.turns[0])
+        request_prompt(r, hybrid.history_text(r.history), hybrid.phrasings, seed=i)
         for i, r in enumerate(requests.itertuples())
     ]
-    conversations = [[{"role": "user", "content": text}] for text in firsts]
+    chats = [[{"role": "user", "content": text}] for text in firsts]
     refine = np.flatnonzero((requests.kind == "refine").to_numpy())
     if len(refine):
         seen = requests.history[refine].tolist()
         answers = hybrid.recommend([firsts[i] for i in refine], k=1, exclude=seen)
         for i, answer in zip(refine, answers):
-            conversations[i] += [
+            chats[i] += [
                 {"role": "assistant", "content": hybrid.catalog.sid(answer[0][0])},
                 {"role": "user", "content": requests.turns[i][1]},
             ]
-    return conversations
+    return chats
 
 
-def hybrid_compound(hybrid: HybridRecommender, requests: pd.DataFrame, k: int = 10) -> list[list[str]]:
-    """The hybrid's top-``k`` after each compound request's conversation, history excluded."""
-    conversations = compound_conversations(hybrid, requests)
-    ranked = hybrid.recommend(conversations, k=k, exclude=requests.history.tolist())
+def hybrid_steered(hybrid: HybridRecommender, requests: pd.DataFrame, k: int = 10) -> list[list[str]]:
+    """The hybrid's top-``k`` after each request's :func:`conversations`, history excluded."""
+    ranked = hybrid.recommend(conversations(hybrid, requests), k=k, exclude=requests.history.tolist())
     return [[item for item, _ in row] for row in ranked]
 
 
@@ -370,7 +360,7 @@ class ClassicCompetitors:
                 histories,
                 np.stack([self.index.mask(c) for c in requests.constraints]),
             ),
-            RETRIEVAL: ranked_ids(queries @ self.item_vectors.T, self.index.item_ids, k, histories),
+            RETRIEVAL: retrieval(queries, self.item_vectors, requests, self.index.item_ids, k),
         }
 
     def parse_accuracy(self, requests: pd.DataFrame) -> pd.DataFrame:

@@ -31,7 +31,6 @@ import pandas as pd
 from sidrec_lib.attributes import SteerPicker, item_facts, steer_draws, steerable_attributes
 from sidrec_lib.compound import KINDS as COMPOUND_KINDS
 from sidrec_lib.compound import CompoundDrawer
-from sidrec_lib.constraints import HolderIndex
 from sidrec_lib.corpus import check_catalog, held_out_items, train_sequences
 from sidrec_lib.phrasings import (
     EXPLAINED_HISTORY,
@@ -271,8 +270,7 @@ def task_mix(
     titles = dict(zip(prepared.items.item_id, prepared.items.title, strict=True))
     popularity = train_popularity(prepared)
     picker = SteerPicker(prepared, catalog, steerable, facts)
-    index = HolderIndex(catalog.item_ids, facts)
-    drawer = CompoundDrawer(steerable, facts, titles, phrasings, index, split="train")
+    drawer = CompoundDrawer(steerable, facts, titles, phrasings, picker.index, split="train")
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(8)]
     rows = [
         *_next_item_examples(users, catalog, phrasings, config, rngs[0]),
